@@ -81,6 +81,12 @@ func noMatch(parser, reason string) error {
 	return fmt.Errorf("%s: %s: %w", parser, reason, ingest.ErrNoMatch)
 }
 
+// parsePID returns the process id in s, or 0 when s is not a number.
+func parsePID(s string) uint32 {
+	n, _ := atoiDigits(s)
+	return uint32(n)
+}
+
 // ParseAddr parses a client address as it appears in logs: IPv4, IPv6 in
 // any textual form, with a zone id (fe80::1%eth0, stripped) or in brackets
 // ([2001:db8::1]). IPv4-mapped IPv6 (::ffff:192.0.2.1) is returned as IPv4,

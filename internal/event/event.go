@@ -86,6 +86,7 @@ type Event struct {
 	Source  string    `json:"source"`  // configured source name
 	Parser  string    `json:"parser"`  // parser that produced the event
 	Program string    `json:"program"` // syslog tag or application name
+	PID     uint32    `json:"pid"`     // process id of the program, when the line names one
 	Action  string    `json:"action"`  // login, login_probe, http_request, ...
 	Outcome Outcome   `json:"outcome"`
 	Reason  string    `json:"reason"` // bad_password, invalid_user, ...

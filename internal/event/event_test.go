@@ -71,7 +71,7 @@ func TestJSONNamesAreCanonical(t *testing.T) {
 
 func snake(s string) string {
 	// Initialisms used in field names, kept as one word.
-	for _, w := range []string{"HTTP", "MFA", "ASN", "AS", "IP", "ID"} {
+	for _, w := range []string{"HTTP", "MFA", "ASN", "PID", "AS", "IP", "ID"} {
 		s = strings.ReplaceAll(s, w, w[:1]+strings.ToLower(w[1:]))
 	}
 	var b strings.Builder
