@@ -1,12 +1,15 @@
 module github.com/vigil-sec/vigil
 
-go 1.26
+go 1.26.0
+
+require (
+	github.com/fsnotify/fsnotify v1.6.0
+	github.com/google/go-cmp v0.7.0
+	github.com/nxadm/tail v1.4.11
+)
 
 require (
 	github.com/BurntSushi/toml v1.4.1-0.20240526193622-a339e1f7089c // indirect
-	github.com/fsnotify/fsnotify v1.6.0 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/nxadm/tail v1.4.11 // indirect
 	golang.org/x/exp/typeparams v0.0.0-20231108232855-2478ac86f678 // indirect
 	golang.org/x/mod v0.41.0 // indirect
 	golang.org/x/sync v0.23.0 // indirect
