@@ -8,7 +8,8 @@
 //
 // Field names follow one vocabulary: the JSON key, the ClickHouse column and
 // the rule expression name are the same snake_case word (src_ip), the Go field
-// is its CamelCase (SrcIP).
+// is its CamelCase (SrcIP). The struct tags carry the word for encoding/json
+// (json) and for expr-lang/expr (expr).
 package event
 
 import (
@@ -80,51 +81,51 @@ const (
 // Event is one normalized log record. The zero value is an empty event; a
 // parser sets at least Ts, Kind, Parser, Action and Raw.
 type Event struct {
-	Ts      time.Time `json:"ts"`      // event time from the line, millisecond precision is stored
-	Host    string    `json:"host"`    // machine that wrote the log
-	Kind    Kind      `json:"kind"`    // auth, web, error, audit
-	Source  string    `json:"source"`  // configured source name
-	Parser  string    `json:"parser"`  // parser that produced the event
-	Program string    `json:"program"` // syslog tag or application name
-	PID     uint32    `json:"pid"`     // process id of the program, when the line names one
-	Action  string    `json:"action"`  // login, login_probe, http_request, ...
-	Outcome Outcome   `json:"outcome"`
-	Reason  string    `json:"reason"` // bad_password, invalid_user, ...
+	Ts      time.Time `json:"ts" expr:"ts"`           // event time from the line, millisecond precision is stored
+	Host    string    `json:"host" expr:"host"`       // machine that wrote the log
+	Kind    Kind      `json:"kind" expr:"kind"`       // auth, web, error, audit
+	Source  string    `json:"source" expr:"source"`   // configured source name
+	Parser  string    `json:"parser" expr:"parser"`   // parser that produced the event
+	Program string    `json:"program" expr:"program"` // syslog tag or application name
+	PID     uint32    `json:"pid" expr:"pid"`         // process id of the program, when the line names one
+	Action  string    `json:"action" expr:"action"`   // login, login_probe, http_request, ...
+	Outcome Outcome   `json:"outcome" expr:"outcome"`
+	Reason  string    `json:"reason" expr:"reason"` // bad_password, invalid_user, ...
 
-	AuthMethod string `json:"auth_method"`
-	MFA        string `json:"mfa"`
-	User       string `json:"user"`
-	UserRole   Role   `json:"user_role"`
-	TargetUser string `json:"target_user"`
-	SessionID  string `json:"session_id"` // a keyed hash, never a raw cookie
+	AuthMethod string `json:"auth_method" expr:"auth_method"`
+	MFA        string `json:"mfa" expr:"mfa"`
+	User       string `json:"user" expr:"user"`
+	UserRole   Role   `json:"user_role" expr:"user_role"`
+	TargetUser string `json:"target_user" expr:"target_user"`
+	SessionID  string `json:"session_id" expr:"session_id"` // a keyed hash, never a raw cookie
 
-	SrcIP           netip.Addr `json:"src_ip"`
-	SrcPort         uint16     `json:"src_port"`
-	SrcHost         string     `json:"src_host"`          // PTR name
-	SrcHostVerified bool       `json:"src_host_verified"` // forward lookup of SrcHost contains SrcIP
-	SrcZone         Zone       `json:"src_zone"`
+	SrcIP           netip.Addr `json:"src_ip" expr:"src_ip"`
+	SrcPort         uint16     `json:"src_port" expr:"src_port"`
+	SrcHost         string     `json:"src_host" expr:"src_host"`                   // PTR name
+	SrcHostVerified bool       `json:"src_host_verified" expr:"src_host_verified"` // forward lookup of SrcHost contains SrcIP
+	SrcZone         Zone       `json:"src_zone" expr:"src_zone"`
 
-	GeoCountry string  `json:"geo_country"`
-	GeoCity    string  `json:"geo_city"`
-	GeoLat     float64 `json:"geo_lat"`
-	GeoLon     float64 `json:"geo_lon"`
-	ASN        uint32  `json:"asn"`
-	ASOrg      string  `json:"as_org"`
+	GeoCountry string  `json:"geo_country" expr:"geo_country"`
+	GeoCity    string  `json:"geo_city" expr:"geo_city"`
+	GeoLat     float64 `json:"geo_lat" expr:"geo_lat"`
+	GeoLon     float64 `json:"geo_lon" expr:"geo_lon"`
+	ASN        uint32  `json:"asn" expr:"asn"`
+	ASOrg      string  `json:"as_org" expr:"as_org"`
 
-	HTTPMethod  string `json:"http_method"`
-	HTTPHost    string `json:"http_host"`
-	HTTPPath    string `json:"http_path"`
-	HTTPQuery   string `json:"http_query"`
-	HTTPStatus  uint16 `json:"http_status"`
-	HTTPBytes   uint64 `json:"http_bytes"`
-	HTTPReferer string `json:"http_referer"`
-	UserAgent   string `json:"user_agent"`
+	HTTPMethod  string `json:"http_method" expr:"http_method"`
+	HTTPHost    string `json:"http_host" expr:"http_host"`
+	HTTPPath    string `json:"http_path" expr:"http_path"`
+	HTTPQuery   string `json:"http_query" expr:"http_query"`
+	HTTPStatus  uint16 `json:"http_status" expr:"http_status"`
+	HTTPBytes   uint64 `json:"http_bytes" expr:"http_bytes"`
+	HTTPReferer string `json:"http_referer" expr:"http_referer"`
+	UserAgent   string `json:"user_agent" expr:"user_agent"`
 
-	Severity string            `json:"severity"`
-	Message  string            `json:"message"`
-	Attrs    map[string]string `json:"attrs,omitempty"` // the long tail: pid, key fingerprint, AH code, ...
-	Raw      string            `json:"raw"`
-	EventID  ID                `json:"event_id"`
+	Severity string            `json:"severity" expr:"severity"`
+	Message  string            `json:"message" expr:"message"`
+	Attrs    map[string]string `json:"attrs,omitempty" expr:"attrs"` // the long tail: pid, key fingerprint, AH code, ...
+	Raw      string            `json:"raw" expr:"raw"`
+	EventID  ID                `json:"event_id" expr:"event_id"`
 }
 
 // SetAttr sets one attribute, allocating the map on first use.

@@ -66,6 +66,9 @@ func TestJSONNamesAreCanonical(t *testing.T) {
 		if want := snake(f.Name); key != want {
 			t.Errorf("field %s has JSON key %q, want %q", f.Name, key, want)
 		}
+		if got := f.Tag.Get("expr"); got != key {
+			t.Errorf("field %s has expr name %q, want its JSON key %q", f.Name, got, key)
+		}
 	}
 }
 
