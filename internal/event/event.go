@@ -105,12 +105,13 @@ type Event struct {
 	SrcHostVerified bool       `json:"src_host_verified" expr:"src_host_verified"` // forward lookup of SrcHost contains SrcIP
 	SrcZone         Zone       `json:"src_zone" expr:"src_zone"`
 
-	GeoCountry string  `json:"geo_country" expr:"geo_country"`
-	GeoCity    string  `json:"geo_city" expr:"geo_city"`
-	GeoLat     float64 `json:"geo_lat" expr:"geo_lat"`
-	GeoLon     float64 `json:"geo_lon" expr:"geo_lon"`
-	ASN        uint32  `json:"asn" expr:"asn"`
-	ASOrg      string  `json:"as_org" expr:"as_org"`
+	GeoCountry    string  `json:"geo_country" expr:"geo_country"`
+	GeoCity       string  `json:"geo_city" expr:"geo_city"`
+	GeoLat        float64 `json:"geo_lat" expr:"geo_lat"`
+	GeoLon        float64 `json:"geo_lon" expr:"geo_lon"`
+	GeoAccuracyKm uint16  `json:"geo_accuracy_km" expr:"geo_accuracy_km"` // radius around geo_lat/geo_lon with ~67% confidence; 0 = unknown
+	ASN           uint32  `json:"asn" expr:"asn"`
+	ASOrg         string  `json:"as_org" expr:"as_org"`
 
 	HTTPMethod  string `json:"http_method" expr:"http_method"`
 	HTTPHost    string `json:"http_host" expr:"http_host"`
