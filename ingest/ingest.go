@@ -1,7 +1,7 @@
 // Package ingest turns log lines into events. It declares the contracts of
 // the stages (Source, Parser, Sink) and runs them as a Pipeline:
 //
-//	Source --[]Line--> parse --[]event.Event--> Sink(s)
+//	Source --[]Line--> parse --> enrich --[]event.Event--> Sink(s)
 //
 // Sources live in ingest/source, parsers in ingest/parse, enrichers in
 // ingest/enrich. A Pipeline owns the channels between the stages; a source
@@ -67,6 +67,15 @@ type Source interface {
 // events, in the order the batches were sent.
 type Committer interface {
 	Commit(lines []Line)
+}
+
+// Enricher adds to an event what the line itself does not say: hostname,
+// geo-IP, network zone. Enrich may block for at most its own bounded time
+// (a DNS timeout); it must be safe for concurrent use, because every input
+// of a pipeline calls it. An error leaves the event as it is: the pipeline
+// counts the error and passes the event on.
+type Enricher interface {
+	Enrich(ctx context.Context, ev *event.Event) error
 }
 
 // Sink receives parsed events. Write returns once the events are durable

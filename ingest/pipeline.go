@@ -26,29 +26,38 @@ type Input struct {
 // parse.Unparsed is the one vigil uses.
 type UnparsedFunc func(ln Line, parser string, kind event.Kind, err error) event.Event
 
-// Pipeline reads every input, parses its lines and hands the events to the
-// sinks, batch by batch and in order per input. Lines no parser accepts are
-// kept as unparsed events and counted; they never stop the pipeline.
-type Pipeline struct {
-	inputs   []Input
-	sinks    []Sink
-	unparsed UnparsedFunc
-	logger   *slog.Logger
-	stats    Stats
+// PipelineConfig is what a Pipeline runs.
+type PipelineConfig struct {
+	Inputs []Input
+	// Enrichers run on every event in this order (reverse DNS before the
+	// network zone, which reads the verified hostname).
+	Enrichers []Enricher
+	Sinks     []Sink
+	// Unparsed builds the event that keeps a refused line (parse.Unparsed).
+	Unparsed UnparsedFunc
+	Logger   *slog.Logger // nil discards
 }
 
-// NewPipeline returns a pipeline over inputs that writes to sinks. A nil
-// logger discards.
-func NewPipeline(inputs []Input, sinks []Sink, unparsed UnparsedFunc, logger *slog.Logger) *Pipeline {
+// Pipeline reads every input, parses its lines, enriches the events and
+// hands them to the sinks, batch by batch and in order per input. Lines no
+// parser accepts are kept as unparsed events and counted; they never stop
+// the pipeline.
+type Pipeline struct {
+	cfg    PipelineConfig
+	logger *slog.Logger
+	stats  Stats
+}
+
+// NewPipeline returns a pipeline that runs cfg.
+func NewPipeline(cfg PipelineConfig) *Pipeline {
+	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Pipeline{
-		inputs:   inputs,
-		sinks:    sinks,
-		unparsed: unparsed,
-		logger:   logger.With("component", "ingest"),
-		stats:    Stats{parsers: make(map[string]*ParserStats)},
+		cfg:    cfg,
+		logger: logger.With("component", "ingest"),
+		stats:  Stats{parsers: make(map[string]*ParserStats)},
 	}
 }
 
@@ -77,7 +86,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		mu.Unlock()
 		stopSources()
 	}
-	for _, in := range p.inputs {
+	for _, in := range p.cfg.Inputs {
 		lines := make(chan []Line, 4)
 		wg.Go(func() {
 			defer close(lines)
@@ -115,13 +124,21 @@ func (p *Pipeline) consume(ctx context.Context, in Input, lines <-chan []Line) e
 				c.Truncated++
 			}
 			if err != nil {
-				evs = append(evs[:n], p.unparsed(ln, name, in.Kind, err))
+				evs = append(evs[:n], p.cfg.Unparsed(ln, name, in.Kind, err))
 				c.Unparsed++
 				p.logger.Debug("line not parsed", "source", ln.Source, "parser", name, "err", err)
 			}
 		}
 		c.Events = uint64(len(evs)) - c.Unparsed
-		for _, s := range p.sinks {
+		for _, en := range p.cfg.Enrichers {
+			for i := range evs {
+				if err := en.Enrich(ctx, &evs[i]); err != nil {
+					c.EnrichErrors++
+					p.logger.Debug("enrich event", "source", in.Source.Name(), "err", err)
+				}
+			}
+		}
+		for _, s := range p.cfg.Sinks {
 			if err := s.Write(ctx, evs); err != nil {
 				return fmt.Errorf("write %d events from %s: %w", len(evs), in.Source.Name(), err)
 			}
@@ -140,6 +157,8 @@ type ParserStats struct {
 	Events    uint64 `json:"events"`    // events parsed (a line may give several)
 	Unparsed  uint64 `json:"unparsed"`  // lines the parser refused, kept as unparsed events
 	Truncated uint64 `json:"truncated"` // lines cut at the source's maximum length
+	// EnrichErrors counts enricher failures; the events were kept.
+	EnrichErrors uint64 `json:"enrich_errors"`
 }
 
 // Stats are the pipeline's counters, per parser name. Safe for concurrent use.
@@ -160,6 +179,7 @@ func (s *Stats) add(parser string, c ParserStats) {
 	t.Events += c.Events
 	t.Unparsed += c.Unparsed
 	t.Truncated += c.Truncated
+	t.EnrichErrors += c.EnrichErrors
 }
 
 // Parsers returns a copy of the counters per parser, and their sum.
@@ -173,6 +193,7 @@ func (s *Stats) Parsers() (per map[string]ParserStats, total ParserStats) {
 		total.Events += c.Events
 		total.Unparsed += c.Unparsed
 		total.Truncated += c.Truncated
+		total.EnrichErrors += c.EnrichErrors
 	}
 	return per, total
 }
