@@ -1,0 +1,224 @@
+// Command vigil is a log and login anomaly analyzer: it reads web, auth,
+// error and application audit logs, normalizes each line into an event and
+// detects attacks. See README.md and `vigil help`.
+//
+// This package only parses flags, handles signals and calls into
+// internal/app.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vigil-sec/vigil/ingest/parse"
+	"github.com/vigil-sec/vigil/internal/app"
+	"github.com/vigil-sec/vigil/internal/gen"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `vigil: log and login anomaly analyzer
+
+Usage:
+  vigil explain [--format F] [LINE...]                    show how each line (or stdin) is parsed, as JSON
+  vigil replay  [--format F] [--output events|none] FILE...|-
+                                                          parse files from the start, NDJSON events on stdout
+  vigil gen     --scenario NAME --lines N --out DIR [--seed S]
+                                                          write synthetic logs with attacks and truth.json
+  vigil version                                           print the version
+
+Formats: %s.
+Run 'vigil COMMAND -h' for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "vigil:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// usageError marks a command line that cannot run; it exits with 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage, strings.Join(parse.Formats(), ", "))
+		return usageError{"no command given"}
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "explain":
+		return cmdExplain(args, stdin, stdout, stderr)
+	case "replay":
+		return cmdReplay(ctx, args, stdin, stdout, stderr)
+	case "gen":
+		return cmdGen(args, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintf(stdout, usage, strings.Join(parse.Formats(), ", "))
+		return nil
+	default:
+		fmt.Fprintf(stderr, usage, strings.Join(parse.Formats(), ", "))
+		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}
+
+// parseFlags declares the parser flags shared by explain and replay.
+type parseFlags struct {
+	format     string
+	tz         string
+	proxies    string
+	pattern    string
+	timeLayout string
+}
+
+func (pf *parseFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&pf.format, "format", "auto", "log format: "+strings.Join(parse.Formats(), ", "))
+	fs.StringVar(&pf.tz, "tz", "Local", "time zone of timestamps that carry none (RFC 3164 syslog, apache error)")
+	fs.StringVar(&pf.proxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&pf.pattern, "pattern", "", "regular expression with named groups, for --format regex")
+	fs.StringVar(&pf.timeLayout, "time-layout", "", "Go time layout of the ts group, for --format regex (default RFC 3339)")
+}
+
+func (pf *parseFlags) options() (parse.Options, error) {
+	var opts parse.Options
+	loc, err := time.LoadLocation(pf.tz)
+	if err != nil {
+		return opts, usageError{fmt.Sprintf("--tz: %v", err)}
+	}
+	opts.Location = loc
+	for _, s := range strings.Split(pf.proxies, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return opts, usageError{fmt.Sprintf("--trusted-proxies: %q is neither a CIDR nor an address", s)}
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		opts.TrustedProxies = append(opts.TrustedProxies, p.Masked())
+	}
+	opts.Pattern = pf.pattern
+	opts.TimeLayout = pf.timeLayout
+	return opts, nil
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("explain", stderr)
+	var pf parseFlags
+	pf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	popts, err := pf.options()
+	if err != nil {
+		return err
+	}
+	lines := fs.Args()
+	if len(lines) == 0 {
+		if lines, err = app.ReadLines(stdin); err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+	}
+	return app.Explain(stdout, lines, app.ExplainOptions{Format: pf.format, Parse: popts})
+}
+
+func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("replay", stderr)
+	var pf parseFlags
+	pf.register(fs)
+	output := fs.String("output", app.OutputEvents, "what to write: events (NDJSON on stdout) or none (only the summary on stderr)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	popts, err := pf.options()
+	if err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError{"replay: name at least one file, or - for stdin"}
+	}
+	sum, err := app.Replay(ctx, app.ReplayOptions{
+		Format: pf.format, Parse: popts, Output: *output,
+		Paths: fs.Args(), Stdin: stdin, Stdout: stdout,
+	})
+	if err != nil {
+		return err
+	}
+	if *output == app.OutputNone {
+		app.WriteSummary(stderr, sum)
+	}
+	return nil
+}
+
+func cmdGen(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("gen", stderr)
+	scenario := fs.String("scenario", "mixed", "scenario: "+strings.Join(gen.Scenarios(), ", "))
+	lines := fs.Int("lines", 10000, "approximate number of lines to write in all")
+	out := fs.String("out", "", "directory to write the logs and truth.json to (created)")
+	seed := fs.Int64("seed", 1, "random seed; the same seed gives the same files")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageError{"gen: --out is required"}
+	}
+	truth, err := gen.Generate(gen.Options{Scenario: *scenario, Lines: *lines, Out: *out, Seed: *seed})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote scenario %s to %s: %d attacking addresses, %d compromised users\n",
+		*scenario, *out, len(truth.Attackers), len(truth.CompromisedUsers))
+	return nil
+}
+
+func versionString() string {
+	rev := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = " " + s.Value[:12]
+			}
+		}
+	}
+	return fmt.Sprintf("vigil %s%s %s %s/%s", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

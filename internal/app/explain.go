@@ -1,0 +1,75 @@
+package app
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/vigil-sec/vigil/ingest"
+	"github.com/vigil-sec/vigil/ingest/parse"
+	"github.com/vigil-sec/vigil/internal/event"
+)
+
+// ExplainOptions configure Explain.
+type ExplainOptions struct {
+	Format string        // a parse format; "auto" picks per line
+	Parse  parse.Options // parser settings
+	// Now is the reference time for timestamps without a year; zero means
+	// the current time.
+	Now time.Time
+}
+
+// Explanation is what vigil made of one input line.
+type Explanation struct {
+	Line   int           `json:"line"`   // 1-based number of the input line
+	Input  string        `json:"input"`  // the line as given
+	Parser string        `json:"parser"` // the parser that produced the events, or that refused the line
+	Events []event.Event `json:"events"` // under canonical field names; empty when the line was refused
+	Error  string        `json:"error,omitempty"`
+}
+
+// Explain parses each line of lines with one parser (so that state such as
+// sshd's per-pid memory carries from line to line, as it would in a file)
+// and writes one JSON object per line to w.
+func Explain(w io.Writer, lines []string, opts ExplainOptions) error {
+	p, err := parse.New(opts.Format, opts.Parse)
+	if err != nil {
+		return err
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	var offset int64
+	for i, text := range lines {
+		ln := ingest.Line{Source: "explain", Path: "-", Offset: offset, End: offset + int64(len(text)) + 1, Text: text, Time: now}
+		offset = ln.End
+		x := Explanation{Line: i + 1, Input: text, Parser: p.Name(), Events: []event.Event{}}
+		x.Events, err = p.Parse(ln, x.Events)
+		if err != nil {
+			x.Error = err.Error()
+		} else if len(x.Events) > 0 {
+			x.Parser = x.Events[0].Parser
+		}
+		if err := enc.Encode(x); err != nil {
+			return fmt.Errorf("encode explanation: %w", err)
+		}
+	}
+	return bw.Flush()
+}
+
+// ReadLines returns the lines of r without their newlines, for Explain.
+func ReadLines(r io.Reader) ([]string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines, sc.Err()
+}
