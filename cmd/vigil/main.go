@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -21,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-sec/vigil/ingest/enrich"
 	"github.com/vigil-sec/vigil/ingest/parse"
 	"github.com/vigil-sec/vigil/internal/app"
 	"github.com/vigil-sec/vigil/internal/gen"
@@ -136,6 +138,63 @@ func (pf *parseFlags) options() (parse.Options, error) {
 	return opts, nil
 }
 
+// enrichFlags declares the enrichment flags shared by explain and replay.
+// Without a config file they are the only way to name databases and
+// networks.
+type enrichFlags struct {
+	internal, internalDomains, trusted string
+	geoCity, geoASN                    string
+	noGeo, rdns                        bool
+	dnsServer, rdnsWhen                string
+}
+
+func (ef *enrichFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&ef.internal, "internal", "", "comma-separated internal networks (default RFC 1918, loopback, link-local, ULA)")
+	fs.StringVar(&ef.internalDomains, "internal-domains", "", "comma-separated DNS suffixes whose verified hosts count as internal")
+	fs.StringVar(&ef.trusted, "trusted", "", "comma-separated networks allowed to log in (the allowlist)")
+	fs.StringVar(&ef.geoCity, "geoip-city", "", "MaxMind City database (default: the usual install paths, when present)")
+	fs.StringVar(&ef.geoASN, "geoip-asn", "", "MaxMind ASN database")
+	fs.BoolVar(&ef.noGeo, "no-geoip", false, "do not look up geo-IP")
+	fs.BoolVar(&ef.rdns, "rdns", false, "resolve hostnames (forward-confirmed reverse DNS) for the events --rdns-when selects")
+	fs.StringVar(&ef.dnsServer, "dns-server", "", "DNS server for --rdns, host[:port] (default: /etc/resolv.conf); implies --rdns")
+	fs.StringVar(&ef.rdnsWhen, "rdns-when", "", "expression selecting the events to resolve (default: "+enrich.DefaultRDNSWhen+")")
+}
+
+func (ef *enrichFlags) options() app.EnrichOptions {
+	opts := app.DefaultEnrichOptions()
+	if ef.internal != "" {
+		opts.Network.Internal = splitList(ef.internal)
+	}
+	opts.Network.InternalDomains = splitList(ef.internalDomains)
+	opts.Network.Trusted = splitList(ef.trusted)
+	switch {
+	case ef.noGeo:
+		opts.Geo = nil
+	default:
+		opts.Geo = &enrich.GeoConfig{City: ef.geoCity, ASN: ef.geoASN}
+	}
+	if ef.rdns || ef.dnsServer != "" {
+		opts.RDNS = &enrich.RDNSConfig{Server: ef.dnsServer, When: ef.rdnsWhen}
+	}
+	return opts
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// newLogger is the logger of the one-shot commands: warnings and errors,
+// as text on stderr.
+func newLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -146,6 +205,8 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs := newFlagSet("explain", stderr)
 	var pf parseFlags
 	pf.register(fs)
+	var ef enrichFlags
+	ef.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -159,13 +220,15 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 			return fmt.Errorf("read stdin: %w", err)
 		}
 	}
-	return app.Explain(stdout, lines, app.ExplainOptions{Format: pf.format, Parse: popts})
+	return app.Explain(stdout, lines, app.ExplainOptions{Format: pf.format, Parse: popts, Enrich: ef.options(), Logger: newLogger(stderr)})
 }
 
 func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("replay", stderr)
 	var pf parseFlags
 	pf.register(fs)
+	var ef enrichFlags
+	ef.register(fs)
 	output := fs.String("output", app.OutputEvents, "what to write: events (NDJSON on stdout) or none (only the summary on stderr)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -180,6 +243,7 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	sum, err := app.Replay(ctx, app.ReplayOptions{
 		Format: pf.format, Parse: popts, Output: *output,
 		Paths: fs.Args(), Stdin: stdin, Stdout: stdout,
+		Enrich: ef.options(), Logger: newLogger(stderr),
 	})
 	if err != nil {
 		return err

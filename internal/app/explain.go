@@ -2,9 +2,11 @@ package app
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/vigil-sec/vigil/ingest"
@@ -19,6 +21,10 @@ type ExplainOptions struct {
 	// Now is the reference time for timestamps without a year; zero means
 	// the current time.
 	Now time.Time
+	// Enrich is the enrichment applied to each event; its zero value
+	// classifies the network zone with the default internal networks only.
+	Enrich EnrichOptions
+	Logger *slog.Logger
 }
 
 // Explanation is what vigil made of one input line.
@@ -27,7 +33,11 @@ type Explanation struct {
 	Input  string        `json:"input"`  // the line as given
 	Parser string        `json:"parser"` // the parser that produced the events, or that refused the line
 	Events []event.Event `json:"events"` // under canonical field names; empty when the line was refused
-	Error  string        `json:"error,omitempty"`
+	// Enriched holds, for each event of Events in order, the fields
+	// enrichment set (hostname, zone, geo-IP) under their canonical names.
+	Enriched     []map[string]any `json:"enriched,omitempty"`
+	EnrichErrors []string         `json:"enrich_errors,omitempty"`
+	Error        string           `json:"error,omitempty"`
 }
 
 // Explain parses each line of lines with one parser (so that state such as
@@ -42,6 +52,12 @@ func Explain(w io.Writer, lines []string, opts ExplainOptions) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
+	en, err := newEnrichers(opts.Enrich, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer en.Close()
+	ctx := context.Background()
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
@@ -55,6 +71,13 @@ func Explain(w io.Writer, lines []string, opts ExplainOptions) error {
 			x.Error = err.Error()
 		} else if len(x.Events) > 0 {
 			x.Parser = x.Events[0].Parser
+		}
+		for i := range x.Events {
+			before := x.Events[i]
+			for _, err := range en.enrich(ctx, &x.Events[i]) {
+				x.EnrichErrors = append(x.EnrichErrors, err.Error())
+			}
+			x.Enriched = append(x.Enriched, enrichedFields(&before, &x.Events[i]))
 		}
 		if err := enc.Encode(x); err != nil {
 			return fmt.Errorf("encode explanation: %w", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -30,6 +31,10 @@ type ReplayOptions struct {
 	Paths  []string      // files to replay in order; "-" is Stdin
 	Stdin  io.Reader
 	Stdout io.Writer // receives the events of OutputEvents
+	// Enrich is the enrichment applied to every event (see EnrichOptions
+	// for its zero value).
+	Enrich EnrichOptions
+	Logger *slog.Logger
 }
 
 // Summary is what a replay read and parsed.
@@ -74,6 +79,16 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 		return Summary{}, fmt.Errorf("unknown output %q (want %s or %s)", opts.Output, OutputEvents, OutputNone)
 	}
 
+	en, err := newEnrichers(opts.Enrich, opts.Logger)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer en.Close()
+	ctx, stopGeo := context.WithCancel(ctx)
+	geoDone := make(chan struct{})
+	go func() { en.run(ctx); close(geoDone) }()
+	defer func() { stopGeo(); <-geoDone }()
+
 	start := time.Now()
 	var stats []*ingest.Stats
 	for _, path := range opts.Paths {
@@ -81,7 +96,13 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 		if err != nil {
 			return Summary{}, err
 		}
-		p := ingest.NewPipeline(ingest.PipelineConfig{Inputs: []ingest.Input{in}, Sinks: sinks, Unparsed: parse.Unparsed})
+		p := ingest.NewPipeline(ingest.PipelineConfig{
+			Inputs:    []ingest.Input{in},
+			Enrichers: en.chain,
+			Sinks:     sinks,
+			Unparsed:  parse.Unparsed,
+			Logger:    opts.Logger,
+		})
 		err = p.Run(ctx)
 		closeFn()
 		if err != nil {
@@ -106,11 +127,13 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 			t.Events += c.Events
 			t.Unparsed += c.Unparsed
 			t.Truncated += c.Truncated
+			t.EnrichErrors += c.EnrichErrors
 			sum.Parsers[name] = t
 			sum.Total.Lines += c.Lines
 			sum.Total.Events += c.Events
 			sum.Total.Unparsed += c.Unparsed
 			sum.Total.Truncated += c.Truncated
+			sum.Total.EnrichErrors += c.EnrichErrors
 		}
 	}
 	sum.Actions = counter.sorted()
