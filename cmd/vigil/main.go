@@ -39,6 +39,7 @@ Usage:
                                                           parse files from the start, NDJSON events on stdout
   vigil gen     --scenario NAME --lines N --out DIR [--seed S]
                                                           write synthetic logs with attacks and truth.json
+  vigil check-config FILE... | --example                  validate config files; print the annotated example
   vigil version                                           print the version
 
 Formats: %s.
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdExplain(args, stdin, stdout, stderr)
 	case "replay":
 		return cmdReplay(ctx, args, stdin, stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(args, stdout, stderr)
 	case "gen":
 		return cmdGen(args, stdout, stderr)
 	case "version", "--version":
