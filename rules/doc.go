@@ -57,7 +57,9 @@
 //
 // summary is a text/template executed over a map with the canonical fields of
 // the event that fired the alert, plus count, window, distinct (the distinct
-// values for a distinct rule, capped), rule and title.
+// values for a distinct rule, capped), rule and title; a velocity rule adds
+// distance_km, speed_kmh, prev_country and prev_city, an absence rule
+// silent_since. cooldown defaults to 15m; 0 makes every firing its own alert.
 //
 // # Inline tests
 //
@@ -74,9 +76,12 @@
 //	      - {group: {src_ip: 203.0.113.7}, count: 8}
 //
 // An expected alert lists only the fields it checks (group, count, severity,
-// user, src_ip, summary). Lines are parsed by the caller's parse function
-// (the rules package does not import ingest), then enriched with the default
-// network zones, then fed to an Engine holding only the rule under test.
+// user, src_ip, summary). Lines are parsed by a fresh parser per test from
+// the caller's TestEnv (the rules package does not import ingest), then
+// enriched with the default network zones, then given the set fields, then
+// fed to an Engine holding only the rule under test; events follow the
+// lines. Each alert is compared in its final version (repeats folded in,
+// after Flush), in order of firing. sql rules are not run by tests.
 //
 // # Engine
 //
@@ -87,4 +92,12 @@
 // groups) with least-recently-used eviction, counted in a metric, and is
 // snapshotted to the state directory so that a restart neither forgets nor
 // alerts twice. The same input always gives the same alerts.
+//
+// An alert is returned when it fires. Repeats inside its cooldown fold into
+// it (count, last_ts, evidence; same id); if any did, it is returned once
+// more, state resolved, when the watermark passes the end of the cooldown,
+// or by Flush at the end of a replay. Tick(now) moves the watermark when no
+// events come (absence). sql rules run on the clock the app passes to
+// RunSQL (the wall clock in the daemon), at each multiple of every; each
+// returned row fires once, grouped by its columns that are not alert fields.
 package rules
