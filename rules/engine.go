@@ -346,6 +346,31 @@ func (e *Engine) Process(ev *event.Event) []event.Alert {
 	return e.take()
 }
 
+// Matching returns the ids of the rules whose where clause, or one of whose
+// sequence steps, matches ev, in rule order. It changes no state: it is
+// what `vigil explain` shows.
+func (e *Engine) Matching(ev *event.Event) []string {
+	var ids []string
+	for _, i := range e.rulesFor(ev.Action) {
+		c := e.rules[i]
+		if c.r.Kind == KindSQL {
+			continue // runs on the store, not on events
+		}
+		// A rule without where matches through its steps only.
+		hit := (c.where != nil || len(c.steps) == 0) && c.where.match(ev)
+		for _, s := range c.steps {
+			if hit {
+				break
+			}
+			hit = s.match(ev)
+		}
+		if hit {
+			ids = append(ids, c.r.ID)
+		}
+	}
+	return ids
+}
+
 func (e *Engine) take() []event.Alert {
 	if len(e.out) == 0 {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -390,5 +391,36 @@ query: SELECT host, count() AS count FROM events GROUP BY host
 	}
 	if _, err := e.RunSQL(context.Background(), t0.Add(61*time.Minute)); err != nil || calls != 2 {
 		t.Errorf("did not run on schedule: %d calls", calls)
+	}
+}
+
+func TestMatching(t *testing.T) {
+	rs, err := LoadDir("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(rs, EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := event.Event{Ts: time.Unix(1_700_000_000, 0), Kind: event.KindAuth, Action: "login", Outcome: event.OutcomeFailure,
+		User: "bob", SrcIP: netip.MustParseAddr("203.0.113.7")}
+	got := e.Matching(&fail)
+	for _, want := range []string{"t-threshold-fail-ip", "t-distinct-spray", "t-sequence-brute-success", "t-absence-source"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("Matching(failed login) = %v, want it to contain %s", got, want)
+		}
+	}
+	for _, not := range []string{"t-match-admin-external", "t-first-seen-country", "t-sql-error-rate"} {
+		if slices.Contains(got, not) {
+			t.Errorf("Matching(failed login) = %v, must not contain %s", got, not)
+		}
+	}
+	if st := e.Stats(); st.Events != 0 {
+		t.Errorf("Matching changed the engine: %d events counted", st.Events)
+	}
+	web := event.Event{Ts: fail.Ts, Kind: event.KindWeb, Action: "http_request", HTTPPath: "/"}
+	if got := e.Matching(&web); slices.Contains(got, "t-sequence-brute-success") {
+		t.Errorf("Matching(web request) = %v: a sequence rule matched an event none of its steps match", got)
 	}
 }
