@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,118 +16,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
 
+	"github.com/vigil-sec/vigil/ingest/enrich/enrichtest"
 	"github.com/vigil-sec/vigil/internal/event"
 )
-
-// buildDB builds a MaxMind DB of type dbType with one record per network.
-func buildDB(t testing.TB, dbType string, records map[string]mmdbtype.Map) []byte {
-	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{
-		DatabaseType:            dbType,
-		RecordSize:              28,
-		IncludeReservedNetworks: true, // documentation and private ranges
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, rec := range records {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tree.Insert(n, rec); err != nil {
-			t.Fatalf("insert %s: %v", cidr, err)
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := tree.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// names returns localized names as a real database has them: eight
-// languages when all is set, else English only.
-func names(en string, all bool) mmdbtype.Map {
-	m := mmdbtype.Map{"en": mmdbtype.String(en)}
-	if all {
-		for _, l := range []string{"de", "es", "fr", "ja", "pt-BR", "ru", "zh-CN"} {
-			m[mmdbtype.String(l)] = mmdbtype.String(en + " (" + l + ")")
-		}
-	}
-	return m
-}
-
-type cityData struct {
-	country, city string
-	lat, lon      float64
-	acc           uint16
-	noLocation    bool
-	allLanguages  bool
-}
-
-func (c cityData) record() mmdbtype.Map {
-	m := mmdbtype.Map{
-		"continent":          mmdbtype.Map{"code": mmdbtype.String("EU"), "geoname_id": mmdbtype.Uint32(6255148), "names": names("Europe", c.allLanguages)},
-		"country":            mmdbtype.Map{"iso_code": mmdbtype.String(c.country), "geoname_id": mmdbtype.Uint32(2921044), "names": names(c.country+"-land", c.allLanguages)},
-		"registered_country": mmdbtype.Map{"iso_code": mmdbtype.String(c.country), "geoname_id": mmdbtype.Uint32(2921044), "names": names(c.country+"-land", c.allLanguages)},
-	}
-	if c.city != "" {
-		m["city"] = mmdbtype.Map{"geoname_id": mmdbtype.Uint32(2950159), "names": names(c.city, c.allLanguages)}
-		m["subdivisions"] = mmdbtype.Slice{mmdbtype.Map{"iso_code": mmdbtype.String("BE"), "geoname_id": mmdbtype.Uint32(2950157), "names": names(c.city+" state", c.allLanguages)}}
-		m["postal"] = mmdbtype.Map{"code": mmdbtype.String("10115")}
-	}
-	if !c.noLocation {
-		m["location"] = mmdbtype.Map{
-			"latitude":        mmdbtype.Float64(c.lat),
-			"longitude":       mmdbtype.Float64(c.lon),
-			"accuracy_radius": mmdbtype.Uint16(c.acc),
-			"time_zone":       mmdbtype.String("Europe/Berlin"),
-		}
-	}
-	return m
-}
-
-func asnRecord(asn uint32, org string) mmdbtype.Map {
-	return mmdbtype.Map{
-		"autonomous_system_number":       mmdbtype.Uint32(asn),
-		"autonomous_system_organization": mmdbtype.String(org),
-	}
-}
-
-func cityDB(t testing.TB, recs map[string]cityData) []byte {
-	m := make(map[string]mmdbtype.Map, len(recs))
-	for n, c := range recs {
-		m[n] = c.record()
-	}
-	return buildDB(t, "GeoLite2-City", m)
-}
-
-func asnDB(t testing.TB, recs map[string]mmdbtype.Map) []byte {
-	return buildDB(t, "GeoLite2-ASN", recs)
-}
-
-// replaceFile writes data next to path and renames it over path, as
-// geoipupdate does.
-func replaceFile(t testing.TB, path string, data []byte) {
-	t.Helper()
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := tmp.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -191,26 +82,22 @@ func lookup(t testing.TB, g *Geo, ip string) geoFields {
 // writeTestDBs writes the City and ASN databases most tests use.
 func writeTestDBs(t *testing.T, dir string) (city, asn string) {
 	t.Helper()
-	city = filepath.Join(dir, "GeoLite2-City.mmdb")
-	asn = filepath.Join(dir, "GeoLite2-ASN.mmdb")
-	replaceFile(t, city, cityDB(t, map[string]cityData{
-		"203.0.113.0/24":  {country: "DE", city: "Berlin", lat: 52.52, lon: 13.405, acc: 20},
-		"198.51.100.0/24": {country: "US", noLocation: true},
-		"2001:db8:1::/48": {country: "JP", city: "Tokyo", lat: 35.69, lon: 139.69, acc: 50},
+	return enrichtest.WriteDBs(t, dir, map[string]enrichtest.City{
+		"203.0.113.0/24":  {Country: "DE", City: "Berlin", Lat: 52.52, Lon: 13.405, AccuracyKm: 20},
+		"198.51.100.0/24": {Country: "US", NoLocation: true},
+		"2001:db8:1::/48": {Country: "JP", City: "Tokyo", Lat: 35.69, Lon: 139.69, AccuracyKm: 50},
 		// Data for ranges Geo must skip: if a lookup happened, it would show.
-		"10.0.0.0/8":    {country: "XX", city: "Private"},
-		"100.64.0.0/10": {country: "XX", city: "CGNAT"},
-		"127.0.0.0/8":   {country: "XX", city: "Loopback"},
-		"fd00::/8":      {country: "XX", city: "ULA"},
-		"fe80::/10":     {country: "XX", city: "LinkLocal"},
-	}))
-	replaceFile(t, asn, asnDB(t, map[string]mmdbtype.Map{
-		"203.0.113.0/24":  asnRecord(64500, "Example Transit"),
-		"198.51.100.0/24": asnRecord(64501, "Example Hosting"),
-		"2001:db8:1::/48": asnRecord(64502, "Example v6"),
-		"10.0.0.0/8":      asnRecord(64999, "Private"),
-	}))
-	return city, asn
+		"10.0.0.0/8":    {Country: "XX", City: "Private"},
+		"100.64.0.0/10": {Country: "XX", City: "CGNAT"},
+		"127.0.0.0/8":   {Country: "XX", City: "Loopback"},
+		"fd00::/8":      {Country: "XX", City: "ULA"},
+		"fe80::/10":     {Country: "XX", City: "LinkLocal"},
+	}, map[string]enrichtest.ASN{
+		"203.0.113.0/24":  {Number: 64500, Org: "Example Transit"},
+		"198.51.100.0/24": {Number: 64501, Org: "Example Hosting"},
+		"2001:db8:1::/48": {Number: 64502, Org: "Example v6"},
+		"10.0.0.0/8":      {Number: 64999, Org: "Private"},
+	})
 }
 
 func TestGeoEnrich(t *testing.T) {
@@ -392,11 +279,11 @@ func TestGeoReloadOnRename(t *testing.T) {
 			if got := lookup(t, g, "203.0.113.7"); got.City != "Berlin" {
 				t.Fatalf("before replace: %+v", got)
 			}
-			replaceFile(t, city, cityDB(t, map[string]cityData{
-				"203.0.113.0/24": {country: "FR", city: "Paris", lat: 48.86, lon: 2.35, acc: 10},
+			enrichtest.ReplaceFile(t, city, enrichtest.CityDB(t, map[string]enrichtest.City{
+				"203.0.113.0/24": {Country: "FR", City: "Paris", Lat: 48.86, Lon: 2.35, AccuracyKm: 10},
 			}))
-			replaceFile(t, asn, asnDB(t, map[string]mmdbtype.Map{
-				"203.0.113.0/24": asnRecord(64511, "New Transit"),
+			enrichtest.ReplaceFile(t, asn, enrichtest.ASNDB(t, map[string]enrichtest.ASN{
+				"203.0.113.0/24": {Number: 64511, Org: "New Transit"},
 			}))
 			want := geoFields{"FR", "Paris", 48.86, 2.35, 10, 64511, "New Transit"}
 			waitFor(t, 10*time.Second, "new data after rename", func() bool { return lookup(t, g, "203.0.113.7") == want })
@@ -421,8 +308,8 @@ func TestGeoReloadPeriodic(t *testing.T) {
 		}
 	}
 	writeTestDBs(t, v1)
-	replaceFile(t, filepath.Join(v2, "GeoLite2-City.mmdb"), cityDB(t, map[string]cityData{
-		"203.0.113.0/24": {country: "FR", city: "Paris", lat: 48.86, lon: 2.35, acc: 10},
+	enrichtest.ReplaceFile(t, filepath.Join(v2, enrichtest.CityFile), enrichtest.CityDB(t, map[string]enrichtest.City{
+		"203.0.113.0/24": {Country: "FR", City: "Paris", Lat: 48.86, Lon: 2.35, AccuracyKm: 10},
 	}))
 	current := filepath.Join(root, "current")
 	if err := os.Symlink("v1", current); err != nil {
@@ -456,7 +343,7 @@ func TestGeoFailedReloadKeepsOld(t *testing.T) {
 	defer g.Close()
 	berlin := lookup(t, g, "203.0.113.7")
 
-	replaceFile(t, city, []byte("truncated download"))
+	enrichtest.ReplaceFile(t, city, []byte("truncated download"))
 	err = g.Reload()
 	if err == nil || !strings.Contains(err.Error(), "reload geoip city database: "+city) {
 		t.Errorf("Reload after a bad file = %v, want an error naming %s", err, city)
@@ -469,7 +356,7 @@ func TestGeoFailedReloadKeepsOld(t *testing.T) {
 	}
 
 	// A wrong database type is refused like a corrupt one.
-	replaceFile(t, city, asnDB(t, map[string]mmdbtype.Map{"203.0.113.0/24": asnRecord(1, "x")}))
+	enrichtest.ReplaceFile(t, city, enrichtest.ASNDB(t, map[string]enrichtest.ASN{"203.0.113.0/24": {Number: 1, Org: "x"}}))
 	if err := g.Reload(); err == nil || !strings.Contains(err.Error(), "cannot answer city lookups") {
 		t.Errorf("Reload with an ASN file as City = %v", err)
 	}
@@ -489,7 +376,7 @@ func TestGeoFailedReloadKeepsOld(t *testing.T) {
 	}
 
 	// A good file is picked up again.
-	replaceFile(t, city, cityDB(t, map[string]cityData{"203.0.113.0/24": {country: "FR", city: "Paris"}}))
+	enrichtest.ReplaceFile(t, city, enrichtest.CityDB(t, map[string]enrichtest.City{"203.0.113.0/24": {Country: "FR", City: "Paris"}}))
 	if err := g.Reload(); err != nil {
 		t.Fatalf("Reload of a good file: %v", err)
 	}
@@ -501,7 +388,7 @@ func TestGeoFailedReloadKeepsOld(t *testing.T) {
 	}
 
 	// Run logs a failed reload at Warn.
-	replaceFile(t, city, []byte("bad again"))
+	enrichtest.ReplaceFile(t, city, []byte("bad again"))
 	g.check()
 	if !strings.Contains(logs.String(), `level=WARN msg="geoip database reload failed, keeping the old one"`) {
 		t.Errorf("no Warn for a failed reload:\n%s", logs)
@@ -520,7 +407,7 @@ func TestGeoClose(t *testing.T) {
 	if got := lookup(t, g, "203.0.113.7"); got != (geoFields{}) {
 		t.Errorf("Enrich after Close set %+v", got)
 	}
-	replaceFile(t, city, cityDB(t, map[string]cityData{"203.0.113.0/24": {country: "FR"}}))
+	enrichtest.ReplaceFile(t, city, enrichtest.CityDB(t, map[string]enrichtest.City{"203.0.113.0/24": {Country: "FR"}}))
 	if err := g.Reload(); err != nil {
 		t.Errorf("Reload after Close: %v", err)
 	}
@@ -535,13 +422,13 @@ func TestGeoClose(t *testing.T) {
 // generation returns databases whose every value encodes n, so that a
 // lookup shows which generation answered and whether the answer is whole.
 func generation(t testing.TB, n int) (city, asn []byte) {
-	city = cityDB(t, map[string]cityData{
-		"203.0.113.0/24":  {country: "DE", city: "City-" + strconv.Itoa(n), lat: float64(n), lon: -float64(n), acc: uint16(n)},
-		"2001:db8:1::/48": {country: "JP", city: "City-" + strconv.Itoa(n), lat: float64(n), lon: -float64(n), acc: uint16(n)},
+	city = enrichtest.CityDB(t, map[string]enrichtest.City{
+		"203.0.113.0/24":  {Country: "DE", City: "City-" + strconv.Itoa(n), Lat: float64(n), Lon: -float64(n), AccuracyKm: uint16(n)},
+		"2001:db8:1::/48": {Country: "JP", City: "City-" + strconv.Itoa(n), Lat: float64(n), Lon: -float64(n), AccuracyKm: uint16(n)},
 	})
-	asn = asnDB(t, map[string]mmdbtype.Map{
-		"203.0.113.0/24":  asnRecord(uint32(64500+n), "AS-"+strconv.Itoa(n)),
-		"2001:db8:1::/48": asnRecord(uint32(64500+n), "AS-"+strconv.Itoa(n)),
+	asn = enrichtest.ASNDB(t, map[string]enrichtest.ASN{
+		"203.0.113.0/24":  {Number: uint32(64500 + n), Org: "AS-" + strconv.Itoa(n)},
+		"2001:db8:1::/48": {Number: uint32(64500 + n), Org: "AS-" + strconv.Itoa(n)},
 	})
 	return city, asn
 }
@@ -561,8 +448,8 @@ func TestGeoConcurrentReload(t *testing.T) {
 			for n := 1; n <= generations; n++ {
 				dbs[n][0], dbs[n][1] = generation(t, n)
 			}
-			replaceFile(t, cityPath, dbs[1][0])
-			replaceFile(t, asnPath, dbs[1][1])
+			enrichtest.ReplaceFile(t, cityPath, dbs[1][0])
+			enrichtest.ReplaceFile(t, asnPath, dbs[1][1])
 			g, err := NewGeo(GeoConfig{City: cityPath, ASN: asnPath, CheckInterval: 5 * time.Millisecond, InMemory: inMemory}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -602,8 +489,8 @@ func TestGeoConcurrentReload(t *testing.T) {
 				})
 			}
 			for n := 2; n <= generations; n++ {
-				replaceFile(t, cityPath, dbs[n][0])
-				replaceFile(t, asnPath, dbs[n][1])
+				enrichtest.ReplaceFile(t, cityPath, dbs[n][0])
+				enrichtest.ReplaceFile(t, asnPath, dbs[n][1])
 				if n%2 == 0 {
 					if err := g.Reload(); err != nil {
 						t.Errorf("Reload generation %d: %v", n, err)
@@ -628,17 +515,15 @@ func TestGeoConcurrentReload(t *testing.T) {
 // subdivisions, postal code, time zone).
 func BenchmarkGeoLookup(b *testing.B) {
 	dir := b.TempDir()
-	recs := map[string]cityData{}
-	asns := map[string]mmdbtype.Map{}
+	recs := map[string]enrichtest.City{}
+	asns := map[string]enrichtest.ASN{}
 	for i := range 256 {
-		recs[fmt.Sprintf("203.0.%d.0/24", i)] = cityData{country: "DE", city: fmt.Sprintf("City %d", i), lat: 52.5, lon: 13.4, acc: 20, allLanguages: true}
-		asns[fmt.Sprintf("203.0.%d.0/24", i)] = asnRecord(uint32(64500+i), fmt.Sprintf("Example Networks %d GmbH", i))
+		recs[fmt.Sprintf("203.0.%d.0/24", i)] = enrichtest.City{Country: "DE", City: fmt.Sprintf("City %d", i), Lat: 52.5, Lon: 13.4, AccuracyKm: 20, AllLanguages: true}
+		asns[fmt.Sprintf("203.0.%d.0/24", i)] = enrichtest.ASN{Number: uint32(64500 + i), Org: fmt.Sprintf("Example Networks %d GmbH", i)}
 	}
-	recs["2001:db8::/32"] = cityData{country: "JP", city: "Tokyo", lat: 35.69, lon: 139.69, acc: 50, allLanguages: true}
-	asns["2001:db8::/32"] = asnRecord(64499, "Example v6")
-	cityPath, asnPath := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
-	replaceFile(b, cityPath, cityDB(b, recs))
-	replaceFile(b, asnPath, asnDB(b, asns))
+	recs["2001:db8::/32"] = enrichtest.City{Country: "JP", City: "Tokyo", Lat: 35.69, Lon: 139.69, AccuracyKm: 50, AllLanguages: true}
+	asns["2001:db8::/32"] = enrichtest.ASN{Number: 64499, Org: "Example v6"}
+	cityPath, asnPath := enrichtest.WriteDBs(b, dir, recs, asns)
 	for _, bc := range []struct {
 		name string
 		cfg  GeoConfig

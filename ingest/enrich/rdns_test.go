@@ -13,13 +13,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/vigil-sec/vigil/ingest/enrich/enrichtest"
 	"github.com/vigil-sec/vigil/internal/event"
 )
 
 // newTestRDNS builds a ReverseDNS that asks srv, closed with the test.
-func newTestRDNS(t *testing.T, srv *testDNS, cfg RDNSConfig) *ReverseDNS {
+func newTestRDNS(t *testing.T, srv *enrichtest.DNS, cfg RDNSConfig) *ReverseDNS {
 	t.Helper()
-	cfg.Server = srv.addr
+	cfg.Server = srv.Addr()
 	r, err := NewReverseDNS(cfg, nil)
 	if err != nil {
 		t.Fatalf("NewReverseDNS: %v", err)
@@ -81,17 +82,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 func TestReverseDNSResolve(t *testing.T) {
-	srv := newTestDNS(t)
-	srv.addPTR("192.0.2.10", "Host1.Example.COM")
-	srv.addHost("host1.example.com", "192.0.2.10")
-	srv.addPTR("2001:db8::5", "v6host.example.net")
-	srv.addHost("v6host.example.net", "2001:db8::5", "192.0.2.55")
-	srv.addPTR("192.0.2.20", "spoof.example.org")
-	srv.addHost("spoof.example.org", "198.51.100.7")
-	srv.addPTR("192.0.2.21", "dangling.example.org") // no forward record at all
-	srv.addPTR("192.0.2.22", "other.example.org", "good.example.org")
-	srv.addHost("other.example.org", "198.51.100.8")
-	srv.addHost("good.example.org", "192.0.2.22")
+	srv := enrichtest.NewDNS(t)
+	srv.AddPTR("192.0.2.10", "Host1.Example.COM")
+	srv.AddHost("host1.example.com", "192.0.2.10")
+	srv.AddPTR("2001:db8::5", "v6host.example.net")
+	srv.AddHost("v6host.example.net", "2001:db8::5", "192.0.2.55")
+	srv.AddPTR("192.0.2.20", "spoof.example.org")
+	srv.AddHost("spoof.example.org", "198.51.100.7")
+	srv.AddPTR("192.0.2.21", "dangling.example.org") // no forward record at all
+	srv.AddPTR("192.0.2.22", "other.example.org", "good.example.org")
+	srv.AddHost("other.example.org", "198.51.100.8")
+	srv.AddHost("good.example.org", "192.0.2.22")
 	r := newTestRDNS(t, srv, RDNSConfig{Timeout: 5 * time.Second})
 
 	tests := []struct {
@@ -120,14 +121,14 @@ func TestReverseDNSResolve(t *testing.T) {
 		})
 	}
 	// The forward lookup asks only for the address family of the source.
-	if n := srv.count("AAAA", "host1.example.com"); n != 0 {
+	if n := srv.Count("AAAA", "host1.example.com"); n != 0 {
 		t.Errorf("AAAA queries for an IPv4 source: %d, want 0", n)
 	}
-	if n := srv.count("A", "v6host.example.net"); n != 0 {
+	if n := srv.Count("A", "v6host.example.net"); n != 0 {
 		t.Errorf("A queries for an IPv6 source: %d, want 0", n)
 	}
 	// The mapped and zoned forms share the cache entry of the plain address.
-	if n := srv.count("PTR", "192.0.2.10"); n != 1 {
+	if n := srv.Count("PTR", "192.0.2.10"); n != 1 {
 		t.Errorf("PTR queries for 192.0.2.10: %d, want 1", n)
 	}
 	got := r.Stats()
@@ -138,7 +139,7 @@ func TestReverseDNSResolve(t *testing.T) {
 }
 
 func TestReverseDNSNegativeCached(t *testing.T) {
-	srv := newTestDNS(t)
+	srv := enrichtest.NewDNS(t)
 	r := newTestRDNS(t, srv, RDNSConfig{})
 	for range 3 {
 		ev := auditEvent("192.0.2.30")
@@ -147,7 +148,7 @@ func TestReverseDNSNegativeCached(t *testing.T) {
 			t.Fatalf("src_host = %q for an address without PTR, want empty", ev.SrcHost)
 		}
 	}
-	if n := srv.count("PTR", "192.0.2.30"); n != 1 {
+	if n := srv.Count("PTR", "192.0.2.30"); n != 1 {
 		t.Errorf("PTR queries at the server: %d, want 1 (negative answer cached)", n)
 	}
 	if got := r.Stats(); got.Hits != 2 || got.Misses != 1 || got.Lookups != 1 || got.Errors != 0 {
@@ -156,9 +157,9 @@ func TestReverseDNSNegativeCached(t *testing.T) {
 }
 
 func TestReverseDNSSelection(t *testing.T) {
-	srv := newTestDNS(t)
-	srv.addPTR("192.0.2.10", "host1.example.com")
-	srv.addHost("host1.example.com", "192.0.2.10")
+	srv := enrichtest.NewDNS(t)
+	srv.AddPTR("192.0.2.10", "host1.example.com")
+	srv.AddHost("host1.example.com", "192.0.2.10")
 	r := newTestRDNS(t, srv, RDNSConfig{}) // default When
 
 	ip := netip.MustParseAddr("192.0.2.10")
@@ -176,7 +177,7 @@ func TestReverseDNSSelection(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := tc.ev
-			before := srv.total()
+			before := srv.Total()
 			enrich(t, r, &ev)
 			if got := ev.SrcHost != ""; got != tc.want {
 				t.Errorf("resolved = %v (src_host %q), want %v", got, ev.SrcHost, tc.want)
@@ -185,7 +186,7 @@ func TestReverseDNSSelection(t *testing.T) {
 				if diff := cmp.Diff(tc.ev, ev, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 					t.Errorf("unselected event changed (-before +after):\n%s", diff)
 				}
-				if n := srv.total() - before; n != 0 {
+				if n := srv.Total() - before; n != 0 {
 					t.Errorf("unselected event caused %d queries", n)
 				}
 			}
@@ -206,12 +207,12 @@ func TestReverseDNSSelection(t *testing.T) {
 }
 
 func TestReverseDNSTimeout(t *testing.T) {
-	srv := newTestDNS(t)
-	srv.addPTR("192.0.2.40", "slow.example.com")
-	srv.addHost("slow.example.com", "192.0.2.40")
-	srv.setDelay("192.0.2.40", 200*time.Millisecond)
-	srv.addPTR("192.0.2.41", "stuck.example.com")
-	srv.setDelay("192.0.2.41", time.Hour) // beyond the background deadline too
+	srv := enrichtest.NewDNS(t)
+	srv.AddPTR("192.0.2.40", "slow.example.com")
+	srv.AddHost("slow.example.com", "192.0.2.40")
+	srv.SetDelay("192.0.2.40", 200*time.Millisecond)
+	srv.AddPTR("192.0.2.41", "stuck.example.com")
+	srv.SetDelay("192.0.2.41", time.Hour) // beyond the background deadline too
 	const timeout = 50 * time.Millisecond
 	r := newTestRDNS(t, srv, RDNSConfig{Timeout: timeout}) // background deadline 500ms
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
@@ -243,7 +244,7 @@ func TestReverseDNSTimeout(t *testing.T) {
 	enrich(t, r, auditEvent("192.0.2.41"))
 	clock.Advance(59 * time.Second)
 	enrich(t, r, auditEvent("192.0.2.41"))
-	if n := srv.count("PTR", "192.0.2.41"); n != 1 {
+	if n := srv.Count("PTR", "192.0.2.41"); n != 1 {
 		t.Errorf("PTR queries for the stuck address within a minute: %d, want 1", n)
 	}
 	got := r.Stats()
@@ -258,10 +259,10 @@ func TestReverseDNSTimeout(t *testing.T) {
 }
 
 func TestReverseDNSSingleflight(t *testing.T) {
-	srv := newTestDNS(t)
-	srv.addPTR("192.0.2.50", "busy.example.com")
-	srv.addHost("busy.example.com", "192.0.2.50")
-	srv.setDelay("192.0.2.50", 200*time.Millisecond)
+	srv := enrichtest.NewDNS(t)
+	srv.AddPTR("192.0.2.50", "busy.example.com")
+	srv.AddHost("busy.example.com", "192.0.2.50")
+	srv.SetDelay("192.0.2.50", 200*time.Millisecond)
 	r := newTestRDNS(t, srv, RDNSConfig{Timeout: 10 * time.Second})
 
 	const n = 100
@@ -284,7 +285,7 @@ func TestReverseDNSSingleflight(t *testing.T) {
 			t.Fatalf("event %d: src_host %q verified %v, want busy.example.com true", i, ev.SrcHost, ev.SrcHostVerified)
 		}
 	}
-	if got := srv.count("PTR", "192.0.2.50"); got != 1 {
+	if got := srv.Count("PTR", "192.0.2.50"); got != 1 {
 		t.Errorf("PTR queries at the server: %d, want 1", got)
 	}
 	if got := r.Stats(); got.Lookups != 1 || got.Hits+got.Misses != n || got.Timeouts != 0 {
@@ -293,10 +294,10 @@ func TestReverseDNSSingleflight(t *testing.T) {
 }
 
 func TestReverseDNSTTL(t *testing.T) {
-	srv := newTestDNS(t)
-	srv.addPTR("192.0.2.60", "ttl.example.com")
-	srv.addHost("ttl.example.com", "192.0.2.60")
-	srv.setServfail("192.0.2.62")
+	srv := enrichtest.NewDNS(t)
+	srv.AddPTR("192.0.2.60", "ttl.example.com")
+	srv.AddHost("ttl.example.com", "192.0.2.60")
+	srv.SetServfail("192.0.2.62")
 	r := newTestRDNS(t, srv, RDNSConfig{PositiveTTL: time.Hour, NegativeTTL: 5 * time.Minute})
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	r.setClock(clock.Now)
@@ -316,7 +317,7 @@ func TestReverseDNSTTL(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			clock.Advance(24 * time.Hour) // every earlier entry has expired
-			ptrQueries := func() int { return srv.count("PTR", tc.ip) }
+			ptrQueries := func() int { return srv.Count("PTR", tc.ip) }
 			enrich(t, r, auditEvent(tc.ip))
 			first := ptrQueries()
 			if first == 0 {
@@ -344,7 +345,7 @@ func TestReverseDNSTTL(t *testing.T) {
 }
 
 func TestReverseDNSEviction(t *testing.T) {
-	srv := newTestDNS(t)
+	srv := enrichtest.NewDNS(t)
 	r := newTestRDNS(t, srv, RDNSConfig{CacheSize: 2})
 	for _, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.1", "192.0.2.3", "192.0.2.1", "192.0.2.2"} {
 		enrich(t, r, auditEvent(ip))
@@ -352,7 +353,7 @@ func TestReverseDNSEviction(t *testing.T) {
 	// 192.0.2.3 evicts .2 (least recently used), so .2 is asked twice and
 	// .1, kept fresh by its hits, once.
 	for ip, want := range map[string]int{"192.0.2.1": 1, "192.0.2.2": 2, "192.0.2.3": 1} {
-		if n := srv.count("PTR", ip); n != want {
+		if n := srv.Count("PTR", ip); n != want {
 			t.Errorf("PTR queries for %s: %d, want %d", ip, n, want)
 		}
 	}
@@ -365,8 +366,8 @@ func TestReverseDNSEviction(t *testing.T) {
 // events from many addresses must not slow ingestion down, and the server
 // never sees more than MaxInFlight queries at once.
 func TestReverseDNSLoadShedding(t *testing.T) {
-	srv := newTestDNS(t)
-	srv.setDefaultDelay(150 * time.Millisecond)
+	srv := enrichtest.NewDNS(t)
+	srv.SetDefaultDelay(150 * time.Millisecond)
 	const timeout = 30 * time.Millisecond // background deadline 300ms
 	r := newTestRDNS(t, srv, RDNSConfig{MaxInFlight: 2, Timeout: timeout})
 
@@ -417,12 +418,12 @@ func TestReverseDNSLoadShedding(t *testing.T) {
 	// A sustained attack: the server answers faster than the timeout, so
 	// lookup slots free up and are taken again at once, while the server
 	// never has more than max_in_flight queries to answer.
-	srv.setDefaultDelay(5 * time.Millisecond)
+	srv.SetDefaultDelay(5 * time.Millisecond)
 	var next atomic.Int64
 	deadline := time.Now().Add(5 * time.Second)
 	for range 8 {
 		wg.Go(func() {
-			for srv.total() < 50 && time.Now().Before(deadline) {
+			for srv.Total() < 50 && time.Now().Before(deadline) {
 				i := n + next.Add(1)
 				ip := fmt.Sprintf("10.%d.%d.%d", 2+i>>16&0xff, i>>8&0xff, i&0xff) // not 10.1/16: no cache hits
 				if err := r.Enrich(t.Context(), auditEvent(ip)); err != nil {
@@ -433,11 +434,11 @@ func TestReverseDNSLoadShedding(t *testing.T) {
 	}
 	wg.Wait()
 	waitIdle(t, r)
-	_, maxInFlight := srv.stats()
+	maxInFlight := srv.MaxInFlight()
 	got = r.Stats()
-	t.Logf("sustained: %d events, %d queries at the server, at most %d at once: %+v", next.Load(), srv.total(), maxInFlight, got)
-	if srv.total() < 50 {
-		t.Errorf("only %d queries reached the server in 5s", srv.total())
+	t.Logf("sustained: %d events, %d queries at the server, at most %d at once: %+v", next.Load(), srv.Total(), maxInFlight, got)
+	if srv.Total() < 50 {
+		t.Errorf("only %d queries reached the server in 5s", srv.Total())
 	}
 	if maxInFlight > 2 || maxInFlight == 0 {
 		t.Errorf("server saw %d queries at once, want 1 or 2 (max_in_flight)", maxInFlight)
@@ -445,24 +446,24 @@ func TestReverseDNSLoadShedding(t *testing.T) {
 }
 
 func TestReverseDNSTCPFallback(t *testing.T) {
-	srv := newTestDNS(t)
-	srv.addPTR("192.0.2.70", "big.example.com")
-	srv.addHost("big.example.com", "192.0.2.70")
-	srv.setTruncate("192.0.2.70")
+	srv := enrichtest.NewDNS(t)
+	srv.AddPTR("192.0.2.70", "big.example.com")
+	srv.AddHost("big.example.com", "192.0.2.70")
+	srv.SetTruncate("192.0.2.70")
 	r := newTestRDNS(t, srv, RDNSConfig{Timeout: 5 * time.Second})
 	ev := auditEvent("192.0.2.70")
 	enrich(t, r, ev)
 	if ev.SrcHost != "big.example.com" || !ev.SrcHostVerified {
 		t.Errorf("src_host %q verified %v, want big.example.com true", ev.SrcHost, ev.SrcHostVerified)
 	}
-	if tcp, _ := srv.stats(); tcp != 1 {
+	if tcp := srv.TCPQueries(); tcp != 1 {
 		t.Errorf("TCP queries: %d, want 1", tcp)
 	}
 }
 
 func TestReverseDNSContextCanceled(t *testing.T) {
-	srv := newTestDNS(t)
-	srv.setDelay("192.0.2.80", time.Hour)
+	srv := enrichtest.NewDNS(t)
+	srv.SetDelay("192.0.2.80", time.Hour)
 	r := newTestRDNS(t, srv, RDNSConfig{Timeout: 10 * time.Second})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -473,8 +474,8 @@ func TestReverseDNSContextCanceled(t *testing.T) {
 }
 
 func TestReverseDNSClose(t *testing.T) {
-	srv := newTestDNS(t)
-	srv.setDelay("192.0.2.90", time.Hour)
+	srv := enrichtest.NewDNS(t)
+	srv.SetDelay("192.0.2.90", time.Hour)
 	r := newTestRDNS(t, srv, RDNSConfig{Timeout: 5 * time.Second}) // background deadline 50s
 	// Enrich gives up when its context ends; the lookup runs on.
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)

@@ -1,4 +1,4 @@
-package enrich
+package enrichtest
 
 import (
 	"context"
@@ -16,15 +16,26 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 )
 
-// testDNS is a real DNS server on loopback, UDP and TCP on one free port of
-// 127.0.0.1, for the reverse-DNS tests. It answers PTR, A and AAAA from its
-// zone, NXDOMAIN for names it does not know, SERVFAIL for names marked so,
-// answers slowly for names given a delay, and over UDP answers "truncated"
-// for names marked so, which sends the resolver to TCP. It counts queries
-// per type and name and the number of queries it is working on at once.
-// It shuts down with the test.
-type testDNS struct {
-	t    *testing.T
+// DNS is a real DNS server on loopback: UDP and TCP on one free port of
+// 127.0.0.1 (Addr). It answers
+//
+//   - PTR, A and AAAA questions from the records of AddPTR and AddHost,
+//     authoritatively and with a TTL of 60s;
+//   - NXDOMAIN for a name it has no record of (no PTR for an address, no
+//     A or AAAA for a host name);
+//   - SERVFAIL for a name given SetServfail;
+//   - over UDP, an empty answer marked truncated for a name given
+//     SetTruncate, which sends a resolver to TCP;
+//   - after the delay of SetDelay or SetDefaultDelay, waiting on a timer
+//     that the server's shutdown cuts short.
+//
+// It counts the queries per type and name, those that came over TCP, and
+// the most it was answering at once. It shuts down when the test ends. The
+// methods are safe for concurrent use; those that take an address or a
+// name fail the test on an invalid one, so call them from the test's
+// goroutine.
+type DNS struct {
+	t    testing.TB
 	addr string // "127.0.0.1:port"
 
 	udp net.PacketConn
@@ -46,12 +57,15 @@ type testDNS struct {
 	inFlight     int                      // queries being answered now
 	maxInFlight  int                      // high-water mark of inFlight
 	conns        map[net.Conn]struct{}    // open TCP connections
+	err          error                    // first answer that could not be built
 }
 
-func newTestDNS(t *testing.T) *testDNS {
+// NewDNS starts a DNS server with no records on a free loopback port and
+// stops it when the test ends.
+func NewDNS(t testing.TB) *DNS {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testDNS{
+	s := &DNS{
 		t:        t,
 		ctx:      ctx,
 		cancel:   cancel,
@@ -67,7 +81,8 @@ func newTestDNS(t *testing.T) *testDNS {
 	for range 20 {
 		udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatalf("listen udp: %v", err)
+			cancel()
+			t.Fatalf("test dns: listen udp: %v", err)
 		}
 		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
 		if err != nil {
@@ -78,7 +93,8 @@ func newTestDNS(t *testing.T) *testDNS {
 		break
 	}
 	if s.udp == nil {
-		t.Fatal("no loopback port free for both UDP and TCP")
+		cancel()
+		t.Fatal("test dns: no loopback port free for both UDP and TCP")
 	}
 	s.wg.Go(s.serveUDP)
 	s.wg.Go(s.serveTCP)
@@ -86,7 +102,11 @@ func newTestDNS(t *testing.T) *testDNS {
 	return s
 }
 
-func (s *testDNS) close() {
+// Addr returns the server's address, "127.0.0.1:port", as
+// enrich.RDNSConfig.Server and vigil's --dns-server take it.
+func (s *DNS) Addr() string { return s.addr }
+
+func (s *DNS) close() {
 	s.cancel()
 	s.udp.Close()
 	s.tcp.Close()
@@ -96,6 +116,11 @@ func (s *testDNS) close() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		s.t.Errorf("test dns: %v", s.err)
+	}
 }
 
 // reverseName returns the in-addr.arpa or ip6.arpa name of a.
@@ -119,25 +144,40 @@ func reverseName(a netip.Addr) string {
 	return b.String()
 }
 
+// fqdn returns name in lower case with one trailing dot.
 func fqdn(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) + "." }
 
-// addPTR publishes PTR records for ip.
-func (s *testDNS) addPTR(ip string, names ...string) {
+func (s *DNS) parseAddr(ip string) netip.Addr {
+	s.t.Helper()
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		s.t.Fatalf("test dns: %v", err)
+	}
+	return a
+}
+
+// AddPTR publishes PTR records naming names for the address ip.
+func (s *DNS) AddPTR(ip string, names ...string) {
+	s.t.Helper()
+	rev := reverseName(s.parseAddr(ip))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rev := reverseName(netip.MustParseAddr(ip))
 	for _, n := range names {
 		s.ptr[rev] = append(s.ptr[rev], strings.TrimSuffix(n, ".")+".")
 	}
 }
 
-// addHost publishes A and AAAA records for name.
-func (s *testDNS) addHost(name string, ips ...string) {
+// AddHost publishes address records for name: an A record for each IPv4
+// address of ips and an AAAA record for each IPv6 one.
+func (s *DNS) AddHost(name string, ips ...string) {
+	s.t.Helper()
+	addrs := make([]netip.Addr, 0, len(ips))
+	for _, ip := range ips {
+		addrs = append(addrs, s.parseAddr(ip).Unmap())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, ip := range ips {
-		s.fwd[fqdn(name)] = append(s.fwd[fqdn(name)], netip.MustParseAddr(ip))
-	}
+	s.fwd[fqdn(name)] = append(s.fwd[fqdn(name)], addrs...)
 }
 
 // question returns the question name the server sees for key, an IP
@@ -149,42 +189,50 @@ func question(key string) string {
 	return fqdn(key)
 }
 
-// setDelay makes the server wait d before answering questions about key.
-func (s *testDNS) setDelay(key string, d time.Duration) {
+// SetDelay makes the server wait d before answering questions about key,
+// an IP address (its PTR question) or a host name (its A and AAAA
+// questions).
+func (s *DNS) SetDelay(key string, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delay[question(key)] = d
 }
 
-// setDefaultDelay makes the server wait d before every answer whose name
+// SetDefaultDelay makes the server wait d before every answer whose name
 // has no delay of its own.
-func (s *testDNS) setDefaultDelay(d time.Duration) {
+func (s *DNS) SetDefaultDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.defaultDelay = d
 }
 
-func (s *testDNS) setServfail(key string) {
+// SetServfail makes the server answer SERVFAIL to questions about key, an
+// IP address or a host name, whatever records it has.
+func (s *DNS) SetServfail(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.servfail[question(key)] = true
 }
 
-func (s *testDNS) setTruncate(key string) {
+// SetTruncate makes the server answer questions about key, an IP address
+// or a host name, over UDP with an empty answer marked truncated; over TCP
+// it answers in full.
+func (s *DNS) SetTruncate(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.truncate[question(key)] = true
 }
 
-// count returns how many queries of type typ ("PTR", "A", "AAAA") about
-// key arrived, over UDP and TCP together.
-func (s *testDNS) count(typ, key string) int {
+// Count returns how many queries of type typ ("PTR", "A", "AAAA") about
+// key, an IP address or a host name, arrived over UDP and TCP together.
+func (s *DNS) Count(typ, key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.queries[typ+" "+question(key)]
 }
 
-func (s *testDNS) total() int {
+// Total returns how many queries arrived, of every type and name.
+func (s *DNS) Total() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -194,13 +242,22 @@ func (s *testDNS) total() int {
 	return n
 }
 
-func (s *testDNS) stats() (tcpQueries, maxInFlight int) {
+// TCPQueries returns how many of the queries came over TCP.
+func (s *DNS) TCPQueries() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tcpQueries, s.maxInFlight
+	return s.tcpQueries
 }
 
-func (s *testDNS) serveUDP() {
+// MaxInFlight returns the most queries the server was answering at once,
+// delays included. A query stops counting just before its answer is sent.
+func (s *DNS) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
+func (s *DNS) serveUDP() {
 	for {
 		buf := make([]byte, 1500)
 		n, from, err := s.udp.ReadFrom(buf)
@@ -208,15 +265,14 @@ func (s *testDNS) serveUDP() {
 			return // closed
 		}
 		s.wg.Go(func() {
-			resp := s.answer(buf[:n], true)
-			if resp != nil {
+			if resp := s.answer(buf[:n], true); resp != nil {
 				s.udp.WriteTo(resp, from)
 			}
 		})
 	}
 }
 
-func (s *testDNS) serveTCP() {
+func (s *DNS) serveTCP() {
 	for {
 		c, err := s.tcp.Accept()
 		if err != nil {
@@ -260,8 +316,9 @@ func (s *testDNS) serveTCP() {
 }
 
 // answer builds the response to one query, after its delay. It returns nil
-// for a message it cannot parse or when the server shuts down meanwhile.
-func (s *testDNS) answer(msg []byte, udp bool) []byte {
+// for a message it cannot parse, when the server shuts down meanwhile, or
+// when the answer cannot be built (an error the test reports at its end).
+func (s *DNS) answer(msg []byte, udp bool) []byte {
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
 	if err != nil {
@@ -323,75 +380,61 @@ func (s *testDNS) answer(msg []byte, udp bool) []byte {
 	case !hasPTR && !hasFwd:
 		rh.RCode = dnsmessage.RCodeNameError
 	}
+	resp, err := build(rh, q, ptrs, addrs)
+	if err != nil {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = fmt.Errorf("answer %s %s: %w", typ, name, err)
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	return resp
+}
+
+// build encodes the answer to q with header rh: the records of ptrs or
+// addrs that match the question's type, unless rh says failure or
+// truncation.
+func build(rh dnsmessage.Header, q dnsmessage.Question, ptrs []string, addrs []netip.Addr) ([]byte, error) {
 	b := dnsmessage.NewBuilder(make([]byte, 0, 512), rh)
 	b.EnableCompression()
-	must := func(err error) {
-		if err != nil {
-			panic(fmt.Sprintf("test dns: build answer: %v", err))
-		}
+	if err := b.StartQuestions(); err != nil {
+		return nil, err
 	}
-	must(b.StartQuestions())
-	must(b.Question(q))
-	must(b.StartAnswers())
-	if rh.RCode == dnsmessage.RCodeSuccess && !truncate {
+	if err := b.Question(q); err != nil {
+		return nil, err
+	}
+	if err := b.StartAnswers(); err != nil {
+		return nil, err
+	}
+	var errs []error
+	if rh.RCode == dnsmessage.RCodeSuccess && !rh.Truncated {
 		hdr := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
 		switch q.Type {
 		case dnsmessage.TypePTR:
 			for _, t := range ptrs {
-				must(b.PTRResource(hdr, dnsmessage.PTRResource{PTR: dnsmessage.MustNewName(t)}))
+				n, err := dnsmessage.NewName(t)
+				if err != nil {
+					return nil, err
+				}
+				errs = append(errs, b.PTRResource(hdr, dnsmessage.PTRResource{PTR: n}))
 			}
 		case dnsmessage.TypeA:
 			for _, a := range addrs {
 				if a.Is4() {
-					must(b.AResource(hdr, dnsmessage.AResource{A: a.As4()}))
+					errs = append(errs, b.AResource(hdr, dnsmessage.AResource{A: a.As4()}))
 				}
 			}
 		case dnsmessage.TypeAAAA:
 			for _, a := range addrs {
 				if a.Is6() {
-					must(b.AAAAResource(hdr, dnsmessage.AAAAResource{AAAA: a.As16()}))
+					errs = append(errs, b.AAAAResource(hdr, dnsmessage.AAAAResource{AAAA: a.As16()}))
 				}
 			}
 		}
 	}
-	resp, err := b.Finish()
-	if err != nil {
-		panic(fmt.Sprintf("test dns: finish answer: %v", err))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	return resp
-}
-
-// TestDNSServerDirect checks the test server itself with a plain Go
-// resolver, so that a failure of the enricher tests is not the server's.
-func TestDNSServerDirect(t *testing.T) {
-	s := newTestDNS(t)
-	s.addPTR("192.0.2.1", "one.example.com")
-	s.addHost("one.example.com", "192.0.2.1", "2001:db8::1")
-	s.addPTR("2001:db8::1", "one.example.com")
-	s.setTruncate("one.example.com")
-	var d net.Dialer
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return d.DialContext(ctx, network, s.addr)
-	}}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-
-	for _, ip := range []string{"192.0.2.1", "2001:db8::1"} {
-		names, err := r.LookupAddr(ctx, ip)
-		if err != nil || len(names) != 1 || names[0] != "one.example.com." {
-			t.Errorf("LookupAddr(%s) = %v, %v, want [one.example.com.]", ip, names, err)
-		}
-	}
-	ips, err := r.LookupNetIP(ctx, "ip", "one.example.com.")
-	if err != nil || len(ips) != 2 {
-		t.Errorf("LookupNetIP(one.example.com.) = %v, %v, want two addresses", ips, err)
-	}
-	if tcp, _ := s.stats(); tcp == 0 {
-		t.Error("truncated answer did not send the resolver to TCP")
-	}
-	_, err = r.LookupAddr(ctx, "192.0.2.99")
-	var dnsErr *net.DNSError
-	if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
-		t.Errorf("LookupAddr(192.0.2.99) error = %v, want not found", err)
-	}
+	return b.Finish()
 }
