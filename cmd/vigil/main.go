@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-sec/vigil/ingest/enrich"
 	"github.com/vigil-sec/vigil/ingest/parse"
 	"github.com/vigil-sec/vigil/internal/app"
+	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/gen"
 )
 
@@ -37,7 +38,7 @@ Usage:
   vigil explain [--format F] [LINE...]                    show how each line (or stdin) is parsed, as JSON
   vigil replay  [--format F] [--output events|none] FILE...|-
                                                           parse files from the start, NDJSON events on stdout
-  vigil gen     --scenario NAME --lines N --out DIR [--seed S]
+  vigil gen     --scenario NAME --lines N --out DIR [--seed S] [--start T]
                                                           write synthetic logs with attacks and truth.json
   vigil check-config FILE... | --example                  validate config files; print the annotated example
   vigil version                                           print the version
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdCheckConfig(args, stdout, stderr)
 	case "gen":
 		return cmdGen(args, stdout, stderr)
+	case "rules":
+		return cmdRules(args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -163,23 +166,85 @@ func (ef *enrichFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&ef.rdnsWhen, "rdns-when", "", "expression selecting the events to resolve (default: "+enrich.DefaultRDNSWhen+")")
 }
 
-func (ef *enrichFlags) options() app.EnrichOptions {
-	opts := app.DefaultEnrichOptions()
-	if ef.internal != "" {
+// options returns the enrichment: base (the defaults, or what the config
+// file says) with the flags given on the command line (set) over it.
+func (ef *enrichFlags) options(base app.EnrichOptions, set map[string]bool) app.EnrichOptions {
+	opts := base
+	if set["internal"] {
 		opts.Network.Internal = splitList(ef.internal)
 	}
-	opts.Network.InternalDomains = splitList(ef.internalDomains)
-	opts.Network.Trusted = splitList(ef.trusted)
+	if set["internal-domains"] {
+		opts.Network.InternalDomains = splitList(ef.internalDomains)
+	}
+	if set["trusted"] {
+		opts.Network.Trusted = splitList(ef.trusted)
+	}
 	switch {
 	case ef.noGeo:
 		opts.Geo = nil
-	default:
+	case set["geoip-city"] || set["geoip-asn"]:
 		opts.Geo = &enrich.GeoConfig{City: ef.geoCity, ASN: ef.geoASN}
 	}
-	if ef.rdns || ef.dnsServer != "" {
-		opts.RDNS = &enrich.RDNSConfig{Server: ef.dnsServer, When: ef.rdnsWhen}
+	if ef.rdns || ef.dnsServer != "" || set["rdns-when"] {
+		r := enrich.RDNSConfig{}
+		if opts.RDNS != nil {
+			r = *opts.RDNS
+		}
+		if ef.dnsServer != "" {
+			r.Server = ef.dnsServer
+		}
+		if ef.rdnsWhen != "" {
+			r.When = ef.rdnsWhen
+		}
+		opts.RDNS = &r
 	}
 	return opts
+}
+
+// detectFlags declares the config and rule flags shared by explain and
+// replay.
+type detectFlags struct {
+	config    string
+	rules     []string
+	noBuiltin bool
+}
+
+func (df *detectFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&df.config, "config", "", "config file: networks, lists, enrichment, rule directories (default: embedded defaults)")
+	fs.Func("rules", "directory of custom rules (repeatable)", func(s string) error {
+		df.rules = append(df.rules, s)
+		return nil
+	})
+	fs.BoolVar(&df.noBuiltin, "no-builtin", false, "leave the builtin rules out")
+}
+
+// load reads the config file, when named, and the rules and lists.
+func (df *detectFlags) load() (*config.Config, app.Detection, error) {
+	cfg := config.Default()
+	if df.config != "" {
+		var err error
+		if cfg, err = config.Load(df.config); err != nil {
+			return nil, app.Detection{}, err
+		}
+	}
+	det, err := app.LoadDetection(cfg, builtinRules(), df.rules, df.noBuiltin)
+	return cfg, det, err
+}
+
+// setFlags returns the names of the flags given on the command line.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// baseEnrich is the enrichment before flags: the config file's when one
+// was named, else the defaults of a run without one.
+func baseEnrich(df *detectFlags, cfg *config.Config) app.EnrichOptions {
+	if df.config != "" {
+		return app.EnrichOptionsOf(cfg)
+	}
+	return app.DefaultEnrichOptions()
 }
 
 func splitList(s string) []string {
@@ -210,10 +275,16 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	pf.register(fs)
 	var ef enrichFlags
 	ef.register(fs)
+	var df detectFlags
+	df.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	popts, err := pf.options()
+	if err != nil {
+		return err
+	}
+	cfg, det, err := df.load()
 	if err != nil {
 		return err
 	}
@@ -223,7 +294,12 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 			return fmt.Errorf("read stdin: %w", err)
 		}
 	}
-	return app.Explain(stdout, lines, app.ExplainOptions{Format: pf.format, Parse: popts, Enrich: ef.options(), Logger: newLogger(stderr)})
+	return app.Explain(stdout, lines, app.ExplainOptions{
+		Format: pf.format, Parse: popts,
+		Enrich: ef.options(baseEnrich(&df, cfg), setFlags(fs)),
+		Rules:  det.Rules, Lists: det.Lists,
+		Logger: newLogger(stderr),
+	})
 }
 
 func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -232,11 +308,17 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	pf.register(fs)
 	var ef enrichFlags
 	ef.register(fs)
-	output := fs.String("output", app.OutputEvents, "what to write: events (NDJSON on stdout) or none (only the summary on stderr)")
+	var df detectFlags
+	df.register(fs)
+	output := fs.String("output", app.OutputAlerts, "what to write on stdout: alerts (NDJSON), events (NDJSON) or none (only the summary on stderr)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	popts, err := pf.options()
+	if err != nil {
+		return err
+	}
+	cfg, det, err := df.load()
 	if err != nil {
 		return err
 	}
@@ -246,12 +328,14 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	sum, err := app.Replay(ctx, app.ReplayOptions{
 		Format: pf.format, Parse: popts, Output: *output,
 		Paths: fs.Args(), Stdin: stdin, Stdout: stdout,
-		Enrich: ef.options(), Logger: newLogger(stderr),
+		Enrich: ef.options(baseEnrich(&df, cfg), setFlags(fs)),
+		Rules:  det.Rules, Lists: det.Lists,
+		Logger: newLogger(stderr),
 	})
 	if err != nil {
 		return err
 	}
-	if *output == app.OutputNone {
+	if *output != app.OutputEvents {
 		app.WriteSummary(stderr, sum)
 	}
 	return nil
@@ -263,13 +347,22 @@ func cmdGen(args []string, stdout, stderr io.Writer) error {
 	lines := fs.Int("lines", 10000, "approximate number of lines to write in all")
 	out := fs.String("out", "", "directory to write the logs and truth.json to (created)")
 	seed := fs.Int64("seed", 1, "random seed; the same seed gives the same files")
+	start := fs.String("start", "", "start of the ten hours of activity, RFC 3339 (default "+gen.DefaultStart.Format(time.RFC3339)+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return usageError{"gen: --out is required"}
 	}
-	truth, err := gen.Generate(gen.Options{Scenario: *scenario, Lines: *lines, Out: *out, Seed: *seed})
+	var startTime time.Time
+	if *start != "" {
+		t, err := time.Parse(time.RFC3339, *start)
+		if err != nil {
+			return usageError{fmt.Sprintf("gen: --start: %v", err)}
+		}
+		startTime = t
+	}
+	truth, err := gen.Generate(gen.Options{Scenario: *scenario, Lines: *lines, Out: *out, Seed: *seed, Start: startTime})
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/vigil-sec/vigil/ingest"
 	"github.com/vigil-sec/vigil/ingest/parse"
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/rules"
 )
 
 // ExplainOptions configure Explain.
@@ -24,6 +26,10 @@ type ExplainOptions struct {
 	// Enrich is the enrichment applied to each event; its zero value
 	// classifies the network zone with the default internal networks only.
 	Enrich EnrichOptions
+	// Rules are the rules whose matches each line lists; Lists answer their
+	// in_list.
+	Rules  []*rules.Rule
+	Lists  rules.ListLookup
 	Logger *slog.Logger
 }
 
@@ -37,7 +43,11 @@ type Explanation struct {
 	// enrichment set (hostname, zone, geo-IP) under their canonical names.
 	Enriched     []map[string]any `json:"enriched,omitempty"`
 	EnrichErrors []string         `json:"enrich_errors,omitempty"`
-	Error        string           `json:"error,omitempty"`
+	// Rules lists the ids of the rules whose where clause (or a sequence
+	// step) one of the line's events matches: the events a rule counts,
+	// whether or not it fires on them.
+	Rules []string `json:"rules,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 // Explain parses each line of lines with one parser (so that state such as
@@ -57,6 +67,13 @@ func Explain(w io.Writer, lines []string, opts ExplainOptions) error {
 		return err
 	}
 	defer en.Close()
+	var engine *rules.Engine
+	if len(opts.Rules) > 0 {
+		engine, err = rules.NewEngine(opts.Rules, rules.EngineConfig{Lists: opts.Lists, Zones: en.zones, Logger: opts.Logger})
+		if err != nil {
+			return err
+		}
+	}
 	ctx := context.Background()
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
@@ -78,6 +95,13 @@ func Explain(w io.Writer, lines []string, opts ExplainOptions) error {
 				x.EnrichErrors = append(x.EnrichErrors, err.Error())
 			}
 			x.Enriched = append(x.Enriched, enrichedFields(&before, &x.Events[i]))
+			if engine != nil {
+				for _, id := range engine.Matching(&x.Events[i]) {
+					if !slices.Contains(x.Rules, id) {
+						x.Rules = append(x.Rules, id)
+					}
+				}
+			}
 		}
 		if err := enc.Encode(x); err != nil {
 			return fmt.Errorf("encode explanation: %w", err)

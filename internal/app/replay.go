@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/ingest"
+	"github.com/vigil-sec/vigil/ingest/enrich"
 	"github.com/vigil-sec/vigil/ingest/parse"
 	"github.com/vigil-sec/vigil/ingest/source"
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/rules"
 )
 
 // Replay outputs.
 const (
+	OutputAlerts = "alerts" // NDJSON alerts on stdout (the default)
 	OutputEvents = "events" // NDJSON events on stdout
 	OutputNone   = "none"   // only the summary
 )
@@ -27,13 +30,21 @@ const (
 type ReplayOptions struct {
 	Format string        // a parse format; "auto" picks per line
 	Parse  parse.Options // parser settings
-	Output string        // OutputEvents or OutputNone
+	Output string        // OutputAlerts (the default), OutputEvents or OutputNone
 	Paths  []string      // files to replay in order; "-" is Stdin
 	Stdin  io.Reader
 	Stdout io.Writer // receives the events of OutputEvents
 	// Enrich is the enrichment applied to every event (see EnrichOptions
 	// for its zero value).
 	Enrich EnrichOptions
+	// Rules are evaluated on every event; none means no detection.
+	Rules []*rules.Rule
+	// Lists answer the rules' in_list; nil means none.
+	Lists rules.ListLookup
+	// Alerts receives the alerts raised. Nil writes them as NDJSON to
+	// Stdout when Output is OutputAlerts, and drops them otherwise (they
+	// are still counted).
+	Alerts AlertFunc
 	Logger *slog.Logger
 }
 
@@ -42,6 +53,7 @@ type Summary struct {
 	Parsers  map[string]ingest.ParserStats `json:"parsers"`
 	Total    ingest.ParserStats            `json:"total"`
 	Actions  []ActionCount                 `json:"actions"`
+	Alerts   uint64                        `json:"alerts"` // alerts raised, closing versions included
 	Duration time.Duration                 `json:"duration_ns"`
 }
 
@@ -70,13 +82,35 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 	counter := &actionCounter{counts: make(map[actionKey]uint64)}
 	sinks = append(sinks, counter)
 	var out *bufio.Writer
+	emit := opts.Alerts
 	switch opts.Output {
-	case OutputEvents, "":
+	case OutputAlerts, "":
+		out = bufio.NewWriterSize(opts.Stdout, 64<<10)
+		if emit == nil {
+			emit = ndjsonAlerts(out)
+		}
+	case OutputEvents:
 		out = bufio.NewWriterSize(opts.Stdout, 256<<10)
 		sinks = append(sinks, &ndjsonSink{enc: json.NewEncoder(out)})
 	case OutputNone:
 	default:
-		return Summary{}, fmt.Errorf("unknown output %q (want %s or %s)", opts.Output, OutputEvents, OutputNone)
+		return Summary{}, fmt.Errorf("unknown output %q (want %s, %s or %s)", opts.Output, OutputAlerts, OutputEvents, OutputNone)
+	}
+	if emit == nil {
+		emit = func(context.Context, []event.Alert) error { return nil }
+	}
+	var det *detector
+	if len(opts.Rules) > 0 {
+		zones, err := enrich.NewZones(opts.Enrich.Network)
+		if err != nil {
+			return Summary{}, err
+		}
+		engine, err := rules.NewEngine(opts.Rules, rules.EngineConfig{Lists: opts.Lists, Zones: zones, Logger: opts.Logger})
+		if err != nil {
+			return Summary{}, err
+		}
+		det = newDetector(engine, emit, false)
+		sinks = append(sinks, det)
 	}
 
 	en, err := newEnrichers(opts.Enrich, opts.Logger)
@@ -113,6 +147,11 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 			break
 		}
 	}
+	if det != nil {
+		if err := det.Close(ctx); err != nil {
+			return Summary{}, err
+		}
+	}
 	if out != nil {
 		if err := out.Flush(); err != nil {
 			return Summary{}, fmt.Errorf("write events: %w", err)
@@ -137,6 +176,9 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 		}
 	}
 	sum.Actions = counter.sorted()
+	if det != nil {
+		sum.Alerts = det.alerts
+	}
 	return sum, nil
 }
 
@@ -232,6 +274,7 @@ func WriteSummary(w io.Writer, s Summary) {
 	fmt.Fprintf(w, "lines %d  events %d  unparsed %d  truncated %d  in %s  (%.0f lines/s)\n",
 		s.Total.Lines, s.Total.Events, s.Total.Unparsed, s.Total.Truncated,
 		s.Duration.Round(time.Millisecond), s.LinesPerSecond())
+	fmt.Fprintf(w, "alerts %d\n", s.Alerts)
 	names := make([]string, 0, len(s.Parsers))
 	for n := range s.Parsers {
 		names = append(names, n)
