@@ -257,6 +257,32 @@ func splitList(s string) []string {
 	return out
 }
 
+// progressPrinter returns a func that keeps one status line (lines/s,
+// percent, ETA) on w when w is a terminal, and nil otherwise: piped or
+// redirected output gets no control characters.
+func progressPrinter(w io.Writer) func(app.Progress) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return func(p app.Progress) {
+		line := fmt.Sprintf("%d lines  %.0f lines/s", p.Lines, p.LinesPerSecond())
+		if pct := p.Percent(); pct >= 0 {
+			line += fmt.Sprintf("  %.1f%%", pct)
+		}
+		if eta := p.ETA(); eta >= 0 && !p.Done {
+			line += fmt.Sprintf("  ETA %s", eta.Round(time.Second))
+		}
+		fmt.Fprintf(f, "\r\033[K%s", line)
+		if p.Done {
+			fmt.Fprintln(f)
+		}
+	}
+}
+
 // newLogger is the logger of the one-shot commands: warnings and errors,
 // as text on stderr.
 func newLogger(stderr io.Writer) *slog.Logger {
@@ -330,7 +356,8 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		Paths: fs.Args(), Stdin: stdin, Stdout: stdout,
 		Enrich: ef.options(baseEnrich(&df, cfg), setFlags(fs)),
 		Rules:  det.Rules, Lists: det.Lists,
-		Logger: newLogger(stderr),
+		Progress: progressPrinter(stderr),
+		Logger:   newLogger(stderr),
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -45,7 +46,45 @@ type ReplayOptions struct {
 	// Stdout when Output is OutputAlerts, and drops them otherwise (they
 	// are still counted).
 	Alerts AlertFunc
-	Logger *slog.Logger
+	// Progress, when set, is called about four times a second while the
+	// replay runs, and once at its end.
+	Progress func(Progress)
+	Logger   *slog.Logger
+}
+
+// Progress is how far a replay has come.
+type Progress struct {
+	Lines      uint64
+	Bytes      uint64
+	TotalBytes uint64 // size of the files named; 0 when reading stdin only
+	Elapsed    time.Duration
+	Done       bool
+}
+
+// LinesPerSecond is the rate so far.
+func (p Progress) LinesPerSecond() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Lines) / p.Elapsed.Seconds()
+}
+
+// Percent is the share of TotalBytes read, or -1 when unknown.
+func (p Progress) Percent() float64 {
+	if p.TotalBytes == 0 {
+		return -1
+	}
+	return 100 * float64(min(p.Bytes, p.TotalBytes)) / float64(p.TotalBytes)
+}
+
+// ETA estimates the time left from the byte rate so far, or -1 when
+// unknown.
+func (p Progress) ETA() time.Duration {
+	if p.TotalBytes == 0 || p.Bytes == 0 || p.Elapsed <= 0 {
+		return -1
+	}
+	left := float64(p.TotalBytes) - float64(min(p.Bytes, p.TotalBytes))
+	return time.Duration(left / float64(p.Bytes) * float64(p.Elapsed))
 }
 
 // Summary is what a replay read and parsed.
@@ -124,12 +163,61 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 	defer func() { stopGeo(); <-geoDone }()
 
 	start := time.Now()
+	var (
+		total uint64
+		mu    sync.Mutex
+		prev  Progress // lines and bytes of the files done
+		cur   *source.Reader
+	)
+	for _, path := range opts.Paths {
+		if fi, err := os.Stat(path); err == nil && path != source.StdinPath {
+			total += uint64(fi.Size())
+		}
+	}
+	progress := func(done bool) Progress {
+		mu.Lock()
+		defer mu.Unlock()
+		p := prev
+		if cur != nil {
+			st := cur.Stats()
+			p.Lines += st.Lines
+			p.Bytes += st.Bytes
+		}
+		p.TotalBytes, p.Elapsed, p.Done = total, time.Since(start), done
+		return p
+	}
+	if opts.Progress != nil {
+		stopProgress := make(chan struct{})
+		progressDone := make(chan struct{})
+		go func() {
+			defer close(progressDone)
+			t := time.NewTicker(250 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopProgress:
+					return
+				case <-t.C:
+					opts.Progress(progress(false))
+				}
+			}
+		}()
+		defer func() {
+			close(stopProgress)
+			<-progressDone
+			opts.Progress(progress(true))
+		}()
+	}
 	var stats []*ingest.Stats
 	for _, path := range opts.Paths {
 		in, closeFn, err := replayInput(path, opts)
 		if err != nil {
 			return Summary{}, err
 		}
+		rd, _ := in.Source.(*source.Reader)
+		mu.Lock()
+		cur = rd
+		mu.Unlock()
 		p := ingest.NewPipeline(ingest.PipelineConfig{
 			Inputs:    []ingest.Input{in},
 			Enrichers: en.chain,
@@ -141,6 +229,14 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 		closeFn()
 		if err != nil {
 			return Summary{}, err
+		}
+		if rd != nil {
+			st := rd.Stats()
+			mu.Lock()
+			prev.Lines += st.Lines
+			prev.Bytes += st.Bytes
+			cur = nil
+			mu.Unlock()
 		}
 		stats = append(stats, p.Stats())
 		if ctx.Err() != nil {

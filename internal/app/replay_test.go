@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,4 +105,39 @@ func BenchmarkReplaySSHD(b *testing.B) {
 		lines += sum.Total.Lines
 	}
 	b.ReportMetric(float64(lines)/time.Since(start).Seconds(), "lines/s")
+}
+
+func TestReplayProgress(t *testing.T) {
+	path := filepath.Join(genScenario(t, "bruteforce", 20000), gen.FileAuth)
+	var (
+		mu    sync.Mutex
+		calls []Progress
+	)
+	_, err := Replay(context.Background(), ReplayOptions{
+		Format: "sshd", Parse: parse.Options{Location: time.UTC}, Output: OutputNone, Paths: []string{path, path},
+		Progress: func(p Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, p)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := calls[len(calls)-1]
+	if !last.Done || last.TotalBytes != 2*uint64(fi.Size()) || last.Bytes != last.TotalBytes || last.Percent() != 100 {
+		t.Errorf("final progress = %+v (percent %.1f), want done with all %d bytes", last, last.Percent(), 2*fi.Size())
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i].Lines < calls[i-1].Lines || calls[i].Bytes < calls[i-1].Bytes {
+			t.Errorf("progress went backwards: %+v then %+v", calls[i-1], calls[i])
+		}
+	}
+	if p := (Progress{Bytes: 25, TotalBytes: 100, Elapsed: time.Second}); p.ETA() != 3*time.Second || p.Percent() != 25 {
+		t.Errorf("ETA() = %v, Percent() = %v for a quarter read in 1s", p.ETA(), p.Percent())
+	}
 }
