@@ -1,0 +1,50 @@
+-- events: one row per event.Event; column names are the canonical field names.
+CREATE TABLE IF NOT EXISTS events
+(
+    ts                DateTime('UTC'),
+    ts_ms             UInt16,
+    host              String,
+    kind              Enum8('unknown' = 0, 'auth' = 1, 'web' = 2, 'error' = 3, 'audit' = 4),
+    source            String,
+    parser            String,
+    program           String,
+    pid               UInt32,
+    action            String,
+    outcome           Enum8('unknown' = 0, 'success' = 1, 'failure' = 2),
+    reason            String,
+    auth_method       String,
+    mfa               String,
+    user              String,
+    user_role         String,
+    target_user       String,
+    session_id        String,
+    src_ip            FixedString(16),
+    src_port          UInt16,
+    src_host          String,
+    src_host_verified UInt8,
+    src_zone          String,
+    geo_country       String,
+    geo_city          String,
+    geo_lat           Float64,
+    geo_lon           Float64,
+    geo_accuracy_km   UInt16,
+    asn               UInt32,
+    as_org            String,
+    http_method       String,
+    http_host         String,
+    http_path         String,
+    http_query        String,
+    http_status       UInt16,
+    http_bytes        UInt64,
+    http_referer      String,
+    user_agent        String,
+    severity          String,
+    message           String,
+    attrs             Nested(key String, value String),
+    raw               String,
+    event_id          FixedString(16)
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (kind, outcome, toStartOfHour(ts), src_ip, ts)
+SETTINGS index_granularity = 8192;
