@@ -41,6 +41,10 @@ Usage:
   vigil gen     --scenario NAME --lines N --out DIR [--seed S] [--start T]
                                                           write synthetic logs with attacks and truth.json
   vigil check-config FILE... | --example                  validate config files; print the annotated example
+  vigil silence add|list|expire [--state-dir DIR]        mute alerts until a silence expires
+  vigil schema  print|migrate [--dialect baseline|modern] [--dsn DSN]
+                                                          show or apply the ClickHouse schema
+  vigil store   load --dsn DSN FILE|DIR...                import an event archive or spool into ClickHouse
   vigil version                                           print the version
 
 Formats: %s.
@@ -89,6 +93,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdGen(args, stdout, stderr)
 	case "rules":
 		return cmdRules(args, stdout, stderr)
+	case "silence":
+		return cmdSilence(args, stdout, stderr)
+	case "schema":
+		return cmdSchema(ctx, args, stdout, stderr)
+	case "store":
+		return cmdStore(ctx, args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -67,23 +67,31 @@ type Alert struct {
 	// ID is deterministic: the same rule, group and first event give the
 	// same ID, so a replay raises the same alerts and a store that sees an
 	// alert twice replaces the older version.
-	ID          string            `json:"id"`
-	Rule        string            `json:"rule"`
-	Title       string            `json:"title"`
-	Severity    Severity          `json:"severity"`
-	Tags        []string          `json:"tags,omitempty"`
-	State       AlertState        `json:"state"`
-	Ts          time.Time         `json:"ts"`       // event time at which it fired
-	FirstTs     time.Time         `json:"first_ts"` // time of the first event that counted
-	LastTs      time.Time         `json:"last_ts"`  // time of the latest event folded in
-	Count       uint64            `json:"count"`    // events that counted (threshold) or repeats folded in
-	Group       map[string]string `json:"group,omitempty"`
-	SrcIP       netip.Addr        `json:"src_ip"`
-	User        string            `json:"user"`
-	Host        string            `json:"host"`
-	GeoCountry  string            `json:"geo_country"`
-	Summary     string            `json:"summary"`
-	Description string            `json:"description,omitempty"`
+	ID         string            `json:"id"`
+	Rule       string            `json:"rule"`
+	Title      string            `json:"title"`
+	Severity   Severity          `json:"severity"`
+	Tags       []string          `json:"tags,omitempty"`
+	State      AlertState        `json:"state"`
+	Ts         time.Time         `json:"ts"`       // event time at which it fired
+	FirstTs    time.Time         `json:"first_ts"` // time of the first event that counted
+	LastTs     time.Time         `json:"last_ts"`  // time of the latest event folded in
+	Count      uint64            `json:"count"`    // events that counted (threshold) or repeats folded in
+	Group      map[string]string `json:"group,omitempty"`
+	SrcIP      netip.Addr        `json:"src_ip"`
+	User       string            `json:"user"`
+	Host       string            `json:"host"`
+	GeoCountry string            `json:"geo_country"`
+	ASN        uint32            `json:"asn,omitempty"`
+	ASOrg      string            `json:"as_org,omitempty"`
+	// SrcHost is the client's host name, set only when forward-confirmed
+	// (the event's src_host_verified).
+	SrcHost string `json:"src_host,omitempty"`
+	// PII is how the alert package treated personal data for a receiver
+	// (mask or remove); empty when the values are as logged.
+	PII         string `json:"pii,omitempty"`
+	Summary     string `json:"summary"`
+	Description string `json:"description,omitempty"`
 	// Evidence holds the raw lines of the triggering events, oldest first,
 	// capped by the engine (MaxEvidence lines of at most MaxEvidenceBytes
 	// each).
