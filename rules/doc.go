@@ -57,7 +57,8 @@
 //
 // summary is a text/template executed over a map with the canonical fields of
 // the event that fired the alert, plus count, window, distinct (the distinct
-// values for a distinct rule, capped), rule and title; a velocity rule adds
+// values for a distinct rule, newest last, at most 20; repeats folded into
+// the alert refresh them), rule and title; a velocity rule adds
 // distance_km, speed_kmh, prev_country and prev_city, an absence rule
 // silent_since. cooldown defaults to 15m; 0 makes every firing its own alert.
 //

@@ -1,10 +1,10 @@
 package rules
 
 import (
-	"container/heap"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"reflect"
@@ -60,8 +60,8 @@ type Engine struct {
 	logger *slog.Logger
 	rules  []*compiled
 
-	byAction  map[string][]int
-	anyAction []int // rules without an action prefilter
+	dispatch map[dispatchKey]*dispatch // rules per dispatch key, bounded
+	last     *dispatch                 // that of the previous event
 
 	maxTs     int64 // newest event time seen, unix ns; math.MinInt64 before any
 	watermark int64
@@ -72,18 +72,26 @@ type Engine struct {
 	out     []event.Alert
 	keyBuf  []byte // the group key of the event being processed
 	keyBuf2 []byte // scratch for one field value
+	sumBuf  []byte // scratch for a summary
+
+	cur    *event.Event // the event Process is evaluating
+	curRaw string       // its evidence line, once a rule needed it
+	curOK  bool
 }
 
 // compiled is one rule bound to an engine.
 type compiled struct {
-	r       *Rule
-	idx     int
-	where   *predicate
-	steps   []*predicate
-	group   fieldSet
-	field   fieldSet
-	actions []string // prefilter on action; nil matches every action
-	eval    evaluator
+	r      *Rule
+	idx    int
+	where  *predicate
+	steps  []*predicate
+	group  fieldSet
+	field  fieldSet
+	filter filter       // what an event must have to possibly match
+	guard  boolFn       // where without what filter implies; nil: run where
+	always bool         // filter implies where
+	plan   *summaryPlan // renders the summary without the template; nil when it cannot
+	eval   evaluator
 
 	opens   map[string]*openAlert
 	heap    openHeap
@@ -134,7 +142,7 @@ func NewEngine(rules []*Rule, cfg EngineConfig) (*Engine, error) {
 	e := &Engine{
 		cfg:      cfg,
 		logger:   logger.With("component", "rules"),
-		byAction: map[string][]int{},
+		dispatch: map[dispatchKey]*dispatch{},
 		maxTs:    math.MinInt64,
 	}
 	e.watermark, e.nextDue = math.MinInt64, math.MaxInt64
@@ -149,9 +157,6 @@ func NewEngine(rules []*Rule, cfg EngineConfig) (*Engine, error) {
 		}
 		c.idx = len(e.rules)
 		e.rules = append(e.rules, c)
-		if c.actions == nil {
-			e.anyAction = append(e.anyAction, c.idx)
-		}
 	}
 	if cfg.StateDir != "" {
 		if err := e.restore(); err != nil {
@@ -178,7 +183,11 @@ func compileRule(r *Rule, b *binding, maxKeys int) (*compiled, error) {
 	}
 	c.group = newFieldSet(r.GroupBy, r.IPv6Prefix)
 	c.field = newFieldSet(r.Field, r.IPv6Prefix)
-	c.actions = prefilter(c)
+	c.filter = prefilter(c)
+	if c.where != nil && c.where.fast != nil {
+		c.guard, c.always = compileGuarded(c.where.prog.Node(), b, c.filter.implies)
+	}
+	c.plan = newSummaryPlan(r)
 	if r.summary == nil {
 		return nil, fmt.Errorf("rule was not loaded by Parse or LoadFS")
 	}
@@ -186,17 +195,17 @@ func compileRule(r *Rule, b *binding, maxKeys int) (*compiled, error) {
 	case KindMatch:
 		c.eval = &matchEval{}
 	case KindThreshold:
-		c.eval = &thresholdEval{t: newTable[ringState](maxKeys)}
+		c.eval = &thresholdEval{t: newTable[ringState](maxKeys), threshold: r.Threshold}
 	case KindDistinct:
-		c.eval = &distinctEval{t: newTable[distinctState](maxKeys)}
+		c.eval = &distinctEval{t: newTable[distinctState](maxKeys), seed: maphash.MakeSeed()}
 	case KindSequence:
-		c.eval = &sequenceEval{t: newTable[sequenceState](maxKeys)}
+		c.eval = &sequenceEval{t: newTable[sequenceState](maxKeys), steps: r.Steps}
 	case KindFirstSeen:
 		c.eval = &firstSeenEval{t: newTable[firstSeenState](maxKeys)}
 	case KindVelocity:
 		c.eval = &velocityEval{t: newTable[velocityState](maxKeys)}
 	case KindAbsence:
-		c.eval = &absenceEval{t: newTable[absenceState](maxKeys), next: math.MaxInt64}
+		c.eval = newAbsenceEval(r, maxKeys)
 	case KindSQL:
 		c.eval = &sqlEval{}
 	default:
@@ -205,75 +214,189 @@ func compileRule(r *Rule, b *binding, maxKeys int) (*compiled, error) {
 	return c, nil
 }
 
-// prefilter returns the actions an event must have to possibly match the
-// rule, read from the top-level conjunction of its where clause (action ==
-// "x", action in [...]); for a sequence rule without one, the union over
-// its steps. nil means any action.
-func prefilter(c *compiled) []string {
-	if c.r.Kind == KindSQL {
-		return []string{}
-	}
-	if c.where != nil {
-		if a := actionsOf(c.where.prog.Node()); a != nil {
-			return a
+// The engine dispatches an event to the rules it may match by three
+// fields that nearly every rule pins in the top-level conjunction of its
+// where clause: action, kind and outcome.
+var dispatchFields = [...]string{"action", "kind", "outcome"}
+
+// filter holds, per dispatch field, the values an event must have to
+// possibly match a rule; nil allows any value, an empty slice none.
+type filter [len(dispatchFields)][]string
+
+func (f *filter) allows(k dispatchKey) bool {
+	for i, v := range [...]string{k.action, k.kind, k.outcome} {
+		if f[i] != nil && !slices.Contains(f[i], v) {
+			return false
 		}
 	}
-	if c.r.Kind != KindSequence {
-		return nil
-	}
-	var all []string
-	for _, s := range c.steps {
-		a := actionsOf(s.prog.Node())
-		if a == nil {
-			return nil
-		}
-		all = append(all, a...)
-	}
-	slices.Sort(all)
-	return slices.Compact(all)
+	return true
 }
 
-func actionsOf(n ast.Node) []string {
-	switch n := n.(type) {
-	case *ast.BinaryNode:
-		switch n.Operator {
-		case "&&", "and":
-			if a := actionsOf(n.Left); a != nil {
-				return a
-			}
-			return actionsOf(n.Right)
-		case "==":
-			if isIdent(n.Left, "action") {
-				if s, ok := constString(n.Right); ok {
-					return []string{s}
-				}
-			}
-			if isIdent(n.Right, "action") {
-				if s, ok := constString(n.Left); ok {
-					return []string{s}
-				}
-			}
-		case "in":
-			if !isIdent(n.Left, "action") {
+// implies reports whether every event the filter lets through makes n
+// true: n pins a dispatch field to values (==, in, || of those) that
+// include all those the filter allows.
+func (f *filter) implies(n ast.Node) bool {
+	for i, name := range dispatchFields {
+		if f[i] == nil {
+			continue
+		}
+		vals := exactValues(n, name)
+		if vals == nil {
+			continue
+		}
+		all := true
+		for _, v := range f[i] {
+			all = all && slices.Contains(vals, v)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// exactValues returns the values of field for which n is true, when n is
+// nothing but a test of field against constants; nil otherwise.
+func exactValues(n ast.Node, field string) []string {
+	if bin, ok := n.(*ast.BinaryNode); ok {
+		switch bin.Operator {
+		case "||", "or":
+			l, r := exactValues(bin.Left, field), exactValues(bin.Right, field)
+			if l == nil || r == nil {
 				return nil
 			}
-			var out []string
-			switch r := n.Right.(type) {
-			case *ast.ArrayNode:
-				for _, x := range r.Nodes {
-					s, ok := constString(x)
+			return append(slices.Clone(l), r...)
+		case "==", "in":
+			return valuesOf(n, field)
+		}
+	}
+	return nil
+}
+
+// matches reports whether ev passes the rule's where clause; the engine
+// calls it only with events that passed the rule's filter.
+func (c *compiled) matches(ev *event.Event) bool {
+	switch {
+	case c.always:
+		return true
+	case c.guard != nil:
+		return c.guard(ev)
+	}
+	return c.where.match(ev)
+}
+
+// dispatchKey is an event's values of the dispatch fields.
+type dispatchKey struct{ action, kind, outcome string }
+
+// dispatch is the rules an event with key may match, in rule order.
+type dispatch struct {
+	key   dispatchKey
+	rules []int
+}
+
+// prefilter reads the filter of a rule from its where clause (action ==
+// "x", kind in [...], kind == "a" || kind == "b", under &&); for a field
+// that where leaves open in a sequence rule, the union over its steps.
+func prefilter(c *compiled) filter {
+	var f filter
+	if c.r.Kind == KindSQL {
+		f[0] = []string{} // runs on the store, not on events
+		return f
+	}
+	for i, name := range dispatchFields {
+		if c.where != nil {
+			f[i] = valuesOf(c.where.prog.Node(), name)
+		}
+		if f[i] != nil || c.r.Kind != KindSequence {
+			continue
+		}
+		var all []string
+		for _, s := range c.steps {
+			a := valuesOf(s.prog.Node(), name)
+			if a == nil {
+				all = nil
+				break
+			}
+			all = append(all, a...)
+		}
+		if all != nil {
+			slices.Sort(all)
+			f[i] = slices.Compact(all)
+		}
+	}
+	return f
+}
+
+// valuesOf returns the values of field that an event must have for n to
+// be true, sorted, or nil when n does not restrict them.
+func valuesOf(n ast.Node, field string) []string {
+	bin, ok := n.(*ast.BinaryNode)
+	if !ok {
+		return nil
+	}
+	switch bin.Operator {
+	case "&&", "and":
+		l, r := valuesOf(bin.Left, field), valuesOf(bin.Right, field)
+		switch {
+		case l == nil:
+			return r
+		case r == nil:
+			return l
+		}
+		both := []string{}
+		for _, v := range l {
+			if slices.Contains(r, v) {
+				both = append(both, v)
+			}
+		}
+		return both
+	case "||", "or":
+		l, r := valuesOf(bin.Left, field), valuesOf(bin.Right, field)
+		if l == nil || r == nil {
+			return nil
+		}
+		all := append(slices.Clone(l), r...)
+		slices.Sort(all)
+		return slices.Compact(all)
+	case "==":
+		if isIdent(bin.Left, field) {
+			if s, ok := constString(bin.Right); ok {
+				return []string{s}
+			}
+		}
+		if isIdent(bin.Right, field) {
+			if s, ok := constString(bin.Left); ok {
+				return []string{s}
+			}
+		}
+	case "in":
+		if !isIdent(bin.Left, field) {
+			return nil
+		}
+		out := []string{}
+		switch r := bin.Right.(type) {
+		case *ast.ArrayNode:
+			for _, x := range r.Nodes {
+				s, ok := constString(x)
+				if !ok {
+					return nil
+				}
+				out = append(out, s)
+			}
+		case *ast.ConstantNode:
+			rv := reflect.ValueOf(r.Value)
+			switch rv.Kind() {
+			case reflect.Map:
+				for _, k := range rv.MapKeys() {
+					s, ok := k.Interface().(string)
 					if !ok {
 						return nil
 					}
 					out = append(out, s)
 				}
-			case *ast.ConstantNode:
-				rv := reflect.ValueOf(r.Value)
-				if rv.Kind() != reflect.Map {
-					return nil
-				}
-				for _, k := range rv.MapKeys() {
-					s, ok := k.Interface().(string)
+			case reflect.Slice:
+				for i := range rv.Len() {
+					s, ok := rv.Index(i).Interface().(string)
 					if !ok {
 						return nil
 					}
@@ -282,39 +405,43 @@ func actionsOf(n ast.Node) []string {
 			default:
 				return nil
 			}
-			slices.Sort(out)
-			return out
+		default:
+			return nil
 		}
+		slices.Sort(out)
+		return slices.Compact(out)
 	}
 	return nil
 }
 
 func isIdent(n ast.Node, name string) bool {
-	if c, ok := n.(*ast.CallNode); ok && len(c.Arguments) == 1 {
-		if id, ok := c.Callee.(*ast.IdentifierNode); ok && id.Value == "$named_string" {
-			n = c.Arguments[0]
-		}
-	}
-	id, ok := n.(*ast.IdentifierNode)
-	return ok && id.Value == name
+	got, ok := fieldName(n)
+	return ok && got == name
 }
 
-// rulesFor returns the indices of the rules an event with action may match,
-// in rule order.
-func (e *Engine) rulesFor(action string) []int {
-	if idx, ok := e.byAction[action]; ok {
-		return idx
+// rulesFor returns the indices of the rules ev may match, in rule order.
+// The answer for the previous event's dispatch key is kept at hand: in a
+// real stream most events follow one of the same shape.
+func (e *Engine) rulesFor(ev *event.Event) []int {
+	k := dispatchKey{ev.Action, string(ev.Kind), string(ev.Outcome)}
+	if d := e.last; d != nil && k == d.key {
+		return d.rules
 	}
-	var idx []int
-	for _, c := range e.rules {
-		if c.actions == nil || slices.Contains(c.actions, action) {
-			idx = append(idx, c.idx)
+	d := e.dispatch[k]
+	if d == nil {
+		// The key outlives the event: copy it off the reader's buffers.
+		d = &dispatch{key: dispatchKey{strings.Clone(k.action), strings.Clone(k.kind), strings.Clone(k.outcome)}, rules: []int{}}
+		for _, c := range e.rules {
+			if c.filter.allows(k) {
+				d.rules = append(d.rules, c.idx)
+			}
+		}
+		if len(e.dispatch) < 4096 {
+			e.dispatch[d.key] = d
 		}
 	}
-	if len(e.byAction) < 4096 {
-		e.byAction[action] = idx
-	}
-	return idx
+	e.last = d
+	return d.rules
 }
 
 // Process evaluates every rule on ev and returns the alerts this raised:
@@ -330,10 +457,11 @@ func (e *Engine) Process(ev *event.Event) []event.Alert {
 		late = true
 		e.late++
 	}
-	for _, i := range e.rulesFor(ev.Action) {
+	e.cur, e.curRaw, e.curOK = ev, "", false
+	for _, i := range e.rulesFor(ev) {
 		c := e.rules[i]
 		c.stats.Evaluations++
-		if !c.where.match(ev) {
+		if !c.matches(ev) {
 			continue
 		}
 		c.stats.Matches++
@@ -343,6 +471,7 @@ func (e *Engine) Process(ev *event.Event) []event.Alert {
 		e.keyBuf = c.group.appendKey(e.keyBuf[:0], ev)
 		c.eval.process(e, c, ev, e.keyBuf)
 	}
+	e.cur, e.curRaw = nil, "" // ev is not kept
 	return e.take()
 }
 
@@ -351,13 +480,13 @@ func (e *Engine) Process(ev *event.Event) []event.Alert {
 // what `vigil explain` shows.
 func (e *Engine) Matching(ev *event.Event) []string {
 	var ids []string
-	for _, i := range e.rulesFor(ev.Action) {
+	for _, i := range e.rulesFor(ev) {
 		c := e.rules[i]
 		if c.r.Kind == KindSQL {
 			continue // runs on the store, not on events
 		}
 		// A rule without where matches through its steps only.
-		hit := (c.where != nil || len(c.steps) == 0) && c.where.match(ev)
+		hit := (c.where != nil || len(c.steps) == 0) && c.matches(ev)
 		for _, s := range c.steps {
 			if hit {
 				break
@@ -407,12 +536,13 @@ func (e *Engine) Tick(now time.Time) []event.Alert {
 func (e *Engine) sweep() {
 	next := int64(math.MaxInt64)
 	for _, c := range e.rules {
-		for len(c.heap) > 0 && c.heap[0].Until <= e.watermark {
-			o := heap.Pop(&c.heap).(*openAlert)
-			e.close(c, o, event.AlertResolved)
+		for len(c.heap) > 0 && c.heap[0].until <= e.watermark {
+			if o := c.heap.pop(); !o.closed {
+				e.close(c, o, event.AlertResolved)
+			}
 		}
 		if len(c.heap) > 0 {
-			next = min(next, c.heap[0].Until)
+			next = min(next, c.heap[0].until)
 		}
 		if ab, ok := c.eval.(*absenceEval); ok {
 			ab.expire(e, c)
@@ -431,9 +561,7 @@ func (e *Engine) due(t int64) {
 // calls it at the end of its input.
 func (e *Engine) Flush() []event.Alert {
 	for _, c := range e.rules {
-		opens := slices.Clone(c.heap)
-		slices.SortFunc(opens, func(a, b *openAlert) int { return cmpOpen(a, b) })
-		for _, o := range opens {
+		for _, o := range c.heap.sorted() {
 			if o.Alert.Count != o.Emitted {
 				e.emit(c, o)
 			}
@@ -480,39 +608,105 @@ type openAlert struct {
 	Emitted uint64      // Count when last returned
 	Ev      event.Event // the event that fired it, for the summary
 	Extra   map[string]string
-	index   int
+	// Distinct holds a distinct rule's values named by the alert, newest
+	// last, at most event.MaxEvidence; repeats folded in refresh it.
+	Distinct []string
+	closed   bool // closed before its cooldown ended; its heap entry is stale
 }
 
-func cmpOpen(a, b *openAlert) int {
-	if a.Until != b.Until {
-		if a.Until < b.Until {
-			return -1
-		}
-		return 1
+// addDistinct moves v to the end of the alert's distinct values, dropping
+// the oldest past event.MaxEvidence; emit renders them for the summary.
+func (o *openAlert) addDistinct(v []byte) {
+	n := len(o.Distinct)
+	if n > 0 && o.Distinct[n-1] == string(v) {
+		return
 	}
-	return strings.Compare(a.Alert.ID, b.Alert.ID)
+	s := ""
+	if i := slices.IndexFunc(o.Distinct, func(x string) bool { return x == string(v) }); i >= 0 {
+		s = o.Distinct[i]
+		o.Distinct = slices.Delete(o.Distinct, i, i+1)
+	} else {
+		s = string(v)
+	}
+	o.Distinct = append(o.Distinct, s)
+	if n := len(o.Distinct) - event.MaxEvidence; n > 0 {
+		o.Distinct = slices.Delete(o.Distinct, 0, n)
+	}
 }
 
-type openHeap []*openAlert
+// openHeap orders a rule's open alerts by the end of their cooldown, then
+// by id. An entry carries both, so that sifting reads the heap's own
+// contiguous memory rather than every alert on the way. An alert closed
+// before its time (closed set) stays in the heap until it comes to the
+// top, where it is dropped.
+type openHeap []openEntry
 
-func (h openHeap) Len() int           { return len(h) }
-func (h openHeap) Less(i, j int) bool { return cmpOpen(h[i], h[j]) < 0 }
-func (h openHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+type openEntry struct {
+	until int64
+	id    string
+	o     *openAlert
 }
-func (h *openHeap) Push(x any) {
-	o := x.(*openAlert)
-	o.index = len(*h)
-	*h = append(*h, o)
+
+func (h openHeap) less(i, j int) bool {
+	if h[i].until != h[j].until {
+		return h[i].until < h[j].until
+	}
+	return h[i].id < h[j].id
 }
-func (h *openHeap) Pop() any {
+
+func (h *openHeap) push(o *openAlert) {
+	*h = append(*h, openEntry{o.Until, o.Alert.ID, o})
+	for i := len(*h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		(*h)[i], (*h)[p] = (*h)[p], (*h)[i]
+		i = p
+	}
+}
+
+// pop removes and returns the first alert, closed or not.
+func (h *openHeap) pop() *openAlert {
 	old := *h
-	o := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	o.index = -1
+	o := old[0].o
+	n := len(old) - 1
+	old[0] = old[n]
+	old[n] = openEntry{}
+	*h = old[:n]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		if r := l + 1; r < n && h.less(r, l) {
+			l = r
+		}
+		if !h.less(l, i) {
+			break
+		}
+		old[i], old[l] = old[l], old[i]
+		i = l
+	}
 	return o
+}
+
+// sorted returns the alerts not closed, in heap order.
+func (h openHeap) sorted() []*openAlert {
+	es := slices.Clone(h)
+	slices.SortFunc(es, func(a, b openEntry) int {
+		if a.until != b.until {
+			return cmpInt(a.until, b.until)
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	out := make([]*openAlert, 0, len(es))
+	for _, e := range es {
+		if !e.o.closed {
+			out = append(out, e.o)
+		}
+	}
+	return out
 }
 
 // firing describes one firing of a rule, before cooldown applies.
@@ -523,6 +717,7 @@ type firing struct {
 	first    int64 // time of the first event that counted
 	count    uint64
 	evidence []string
+	distinct []string          // a distinct rule's values, newest last
 	extra    map[string]string // summary values beyond the event's fields
 	group    map[string]string // when not nil, the alert's group (else decoded from key)
 }
@@ -531,19 +726,24 @@ type firing struct {
 // if there is one whose cooldown has not ended, and reports whether it did.
 // Evaluators call it before building a firing, which costs more.
 func (e *Engine) fold(c *compiled, key []byte, ev *event.Event, ts int64) bool {
+	return e.foldInto(c, key, ev, ts) != nil
+}
+
+// foldInto is fold returning the open alert folded into, or nil.
+func (e *Engine) foldInto(c *compiled, key []byte, ev *event.Event, ts int64) *openAlert {
 	o := c.opens[string(key)]
 	if o == nil || ts >= o.Until {
-		return false
+		return nil
 	}
 	o.Alert.Count++
 	if t := time.Unix(0, ts).UTC(); t.After(o.Alert.LastTs) {
 		o.Alert.LastTs = t
 	}
 	if ev != nil && len(o.Alert.Evidence) < event.MaxEvidence {
-		o.Alert.Evidence = append(o.Alert.Evidence, evidenceLine(ev.Raw))
+		o.Alert.Evidence = append(o.Alert.Evidence, e.evidence(ev))
 	}
 	c.stats.Folded++
-	return true
+	return o
 }
 
 // fire raises f, or folds it into the open alert of its rule and group.
@@ -553,7 +753,7 @@ func (e *Engine) fire(c *compiled, f firing) {
 	}
 	key := string(f.key)
 	if o := c.opens[key]; o != nil {
-		heap.Remove(&c.heap, o.index)
+		o.closed = true // its heap entry goes when it comes to the top
 		e.close(c, o, event.AlertResolved)
 	}
 	group := f.group
@@ -580,7 +780,7 @@ func (e *Engine) fire(c *compiled, f firing) {
 		a.SrcIP, a.User, a.Host, a.GeoCountry = f.ev.SrcIP, f.ev.User, f.ev.Host, f.ev.GeoCountry
 	}
 	a.ID = alertID(c.r.ID, event.GroupKeyOf(group), f.first, f.ts)
-	o := &openAlert{Alert: a, Key: key, Extra: f.extra, Until: f.ts + int64(c.r.Cooldown)}
+	o := &openAlert{Alert: a, Key: key, Extra: f.extra, Distinct: f.distinct, Until: f.ts + int64(c.r.Cooldown)}
 	if f.ev != nil {
 		o.Ev = *f.ev
 	}
@@ -589,13 +789,14 @@ func (e *Engine) fire(c *compiled, f firing) {
 	if c.r.Cooldown <= 0 {
 		return
 	}
-	if len(c.opens) >= e.cfg.MaxKeys {
+	for len(c.opens) >= e.cfg.MaxKeys && len(c.heap) > 0 {
 		// Bounded: the alert closest to the end of its cooldown closes early.
-		old := heap.Pop(&c.heap).(*openAlert)
-		e.close(c, old, event.AlertResolved)
+		if old := c.heap.pop(); !old.closed {
+			e.close(c, old, event.AlertResolved)
+		}
 	}
 	c.opens[key] = o
-	heap.Push(&c.heap, o)
+	c.heap.push(o)
 	e.due(o.Until)
 }
 
@@ -614,7 +815,13 @@ func (e *Engine) close(c *compiled, o *openAlert, state event.AlertState) {
 // emit renders the summary and appends a copy of the alert to the output.
 func (e *Engine) emit(c *compiled, o *openAlert) {
 	o.Emitted = o.Alert.Count
-	o.Alert.Summary = summarize(c.r, &o.Ev, o.Alert.Count, o.Extra)
+	if o.Distinct != nil {
+		if o.Extra == nil {
+			o.Extra = map[string]string{} // a snapshot drops an empty map
+		}
+		o.Extra["distinct"] = strings.Join(o.Distinct, ", ")
+	}
+	o.Alert.Summary = summarizeWith(c.plan, &e.sumBuf, c.r, &o.Ev, o.Alert.Count, o.Extra)
 	a := o.Alert
 	a.Evidence = slices.Clone(a.Evidence)
 	a.Group = cloneMap(a.Group)
@@ -646,17 +853,35 @@ func alertID(rule, group string, first, fired int64) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// evidence returns evidenceLine(ev.Raw). The line of the event being
+// processed is copied once, however many rules keep it.
+func (e *Engine) evidence(ev *event.Event) string {
+	if ev != e.cur {
+		return evidenceLine(ev.Raw)
+	}
+	if !e.curOK {
+		e.curRaw, e.curOK = evidenceLine(ev.Raw), true
+	}
+	return e.curRaw
+}
+
 // evidenceLine returns a copy of raw cut at event.MaxEvidenceBytes, so that
 // state does not pin the reader's buffers.
 func evidenceLine(raw string) string {
+	return strings.Clone(evidenceCut(raw))
+}
+
+// evidenceCut returns raw cut at event.MaxEvidenceBytes, not splitting a
+// UTF-8 sequence.
+func evidenceCut(raw string) string {
 	if len(raw) > event.MaxEvidenceBytes {
 		cut := event.MaxEvidenceBytes
-		for cut > 0 && raw[cut]&0xc0 == 0x80 { // do not split a UTF-8 sequence
+		for cut > 0 && raw[cut]&0xc0 == 0x80 {
 			cut--
 		}
 		raw = raw[:cut]
 	}
-	return strings.Clone(raw)
+	return raw
 }
 
 // summarize executes the rule's summary template over the event's fields

@@ -1,12 +1,17 @@
 package rules
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +48,11 @@ func TestFastMatchesVM(t *testing.T) {
 		`geo_lat > 10.5 && -geo_lon < 3`,
 		`upper(geo_country) == "FR"`,
 		`attrs.code == "AH01630"`,
+		`attrs["code"] != "" && attrs["missing"] == "" && lower(attrs["code"]) in ["ah01630", "y"]`,
+		`attrs[user] == "1"`,
+		`ts.Minute() < 30 && ts.Hour() >= 3 || ts.Day() == 21`,
+		`404 == http_status || 500 <= http_status || -2.5 > geo_lon`,
+		`"login" != action && outcome == "failure"`,
 		`len(user) > 3`,
 	}
 	lists := fakeLists{"sensitive_paths": {"/.env", "/data/x"}}
@@ -69,7 +79,7 @@ func TestFastMatchesVM(t *testing.T) {
 			GeoCountry:      pick("fr", "FR", "de"),
 			GeoLat:          rng.Float64() * 50,
 			GeoLon:          rng.Float64()*10 - 5,
-			Attrs:           map[string]string{"code": pick("AH01630", "x")},
+			Attrs:           map[string]string{"code": pick("AH01630", "x"), "bob": pick("1", "")},
 		})
 	}
 	fast := 0
@@ -99,7 +109,7 @@ func TestFastMatchesVM(t *testing.T) {
 			t.Errorf("%s matched %d of %d events: the test does not discriminate", src, matched, len(evs))
 		}
 	}
-	if fast < len(exprs)-3 {
+	if fast < len(exprs)-1 { // all but len(user)
 		t.Errorf("only %d of %d expressions run fast", fast, len(exprs))
 	}
 }
@@ -423,4 +433,270 @@ func TestMatching(t *testing.T) {
 	if got := e.Matching(&web); slices.Contains(got, "t-sequence-brute-success") {
 		t.Errorf("Matching(web request) = %v: a sequence rule matched an event none of its steps match", got)
 	}
+}
+
+// TestDistinctFoldRefreshesValues: repeats folded into the open alert of a
+// distinct rule refresh the values its summary names, newest last and at
+// most event.MaxEvidence of them, so that a long wave under one alert names
+// the addresses it came from.
+func TestDistinctFoldRefreshesValues(t *testing.T) {
+	rs := mustParse(t, `
+id: stuffing
+title: Stuffing
+severity: high
+kind: distinct
+where: action == "login" && outcome == "failure"
+field: src_ip
+window: 10m
+threshold: 3
+cooldown: 1h
+summary: '{{.count}} from {{.distinct}}'
+`)
+	e, err := NewEngine(rs, EngineConfig{Lateness: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := func(i int) string { return fmt.Sprintf("198.51.100.%d", i) }
+	var out []event.Alert
+	for i := range 30 {
+		ev := event.Event{Ts: t0.Add(time.Duration(i) * time.Second), Kind: event.KindAuth, Action: "login",
+			Outcome: event.OutcomeFailure, SrcIP: netip.MustParseAddr(addr(i)), Raw: fmt.Sprint("line ", i)}
+		out = append(out, e.Process(&ev)...)
+	}
+	// An address seen again moves to the end of the list.
+	again := event.Event{Ts: t0.Add(40 * time.Second), Kind: event.KindAuth, Action: "login",
+		Outcome: event.OutcomeFailure, SrcIP: netip.MustParseAddr(addr(12)), Raw: "line again"}
+	out = append(out, e.Process(&again)...)
+	out = append(out, e.Flush()...)
+	if len(out) != 2 {
+		t.Fatalf("got %d alerts, want the firing and the flushed version: %+v", len(out), out)
+	}
+	if want := "3 from " + addr(0) + ", " + addr(1) + ", " + addr(2); out[0].Summary != want {
+		t.Errorf("firing summary %q, want %q", out[0].Summary, want)
+	}
+	var names []string
+	for i := 10; i < 30; i++ {
+		if i != 12 {
+			names = append(names, addr(i))
+		}
+	}
+	names = append(names, addr(12))
+	if len(names) != event.MaxEvidence {
+		t.Fatalf("test wants %d names, has %d", event.MaxEvidence, len(names))
+	}
+	if want := "31 from " + strings.Join(names, ", "); out[1].Summary != want {
+		t.Errorf("folded summary\n %q\nwant\n %q", out[1].Summary, want)
+	}
+	if out[1].ID != out[0].ID || out[1].Count != 31 {
+		t.Errorf("folded version: id %s count %d, want id %s count 31", out[1].ID, out[1].Count, out[0].ID)
+	}
+
+	// The refreshed values survive a snapshot.
+	dir := t.TempDir()
+	e1, _ := NewEngine(rs, EngineConfig{Lateness: -1, StateDir: dir})
+	for i := range 5 {
+		ev := event.Event{Ts: t0.Add(time.Duration(i) * time.Second), Kind: event.KindAuth, Action: "login",
+			Outcome: event.OutcomeFailure, SrcIP: netip.MustParseAddr(addr(i))}
+		e1.Process(&ev)
+	}
+	if err := e1.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	e2, _ := NewEngine(rs, EngineConfig{Lateness: -1, StateDir: dir})
+	ev := event.Event{Ts: t0.Add(9 * time.Second), Kind: event.KindAuth, Action: "login",
+		Outcome: event.OutcomeFailure, SrcIP: netip.MustParseAddr(addr(9))}
+	e2.Process(&ev)
+	got := e2.Flush()
+	want := "6 from " + strings.Join([]string{addr(0), addr(1), addr(2), addr(3), addr(4), addr(9)}, ", ")
+	if len(got) != 1 || got[0].Summary != want {
+		t.Errorf("after restore: %+v, want summary %q", got, want)
+	}
+}
+
+// TestDispatchAgreesWithWhere holds the dispatch (the action, kind and
+// outcome filters) and the where clauses left after it to the VM's answer
+// for the whole where clause, over the shipped catalog and the bench rules.
+func TestDispatchAgreesWithWhere(t *testing.T) {
+	builtin, err := LoadDir("builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := append(append(builtin, mustParse(t, mixRules)...), mustParse(t, webRules)...)
+	lists := fakeLists{"sensitive_paths": {"/.env"}, "scanner_user_agents": {"sqlmap/1.7"}, "admin_interfaces": {"/admin/"}}
+	e, err := NewEngine(rs, EngineConfig{Lists: lists})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := append(synth(3000, 11), realisticEvents(3000)...)
+	rng := rand.New(rand.NewPCG(3, 3))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	for i := range evs {
+		ev := &evs[i]
+		if rng.IntN(3) == 0 {
+			ev.Action = pick("login", "http_request", "error", "admin_action", "reply", "other", "dns_mismatch", "")
+			ev.Kind = event.Kind(pick("auth", "web", "error", "audit", ""))
+			ev.Outcome = event.Outcome(pick("success", "failure", ""))
+			ev.UserRole = event.Role(pick("admin", "agent", "user"))
+			ev.SrcZone = event.Zone(pick("internal", "external", ""))
+			ev.Severity = pick("error", "warning", "critical")
+			ev.SessionID = pick("", "s1")
+			ev.Attrs = map[string]string{"admin_op": pick("mfa_disabled", "role_change", "x"), "new_value": pick("Admin", "user")}
+		}
+	}
+	vm := make([]*predicate, len(e.rules))
+	for i, c := range e.rules {
+		if c.where != nil {
+			p := *c.where
+			p.fast = nil
+			vm[i] = &p
+		}
+	}
+	checked, always := 0, 0
+	for _, c := range e.rules {
+		if c.always {
+			always++
+		}
+	}
+	for i := range evs {
+		ev := &evs[i]
+		cand := e.rulesFor(ev)
+		for j, c := range e.rules {
+			if c.where == nil || c.r.Kind == KindSQL {
+				continue
+			}
+			want := vm[j].match(ev)
+			in := slices.Contains(cand, j)
+			if want && !in {
+				t.Fatalf("rule %s: where holds for %+v but dispatch skips it", c.r.ID, ev)
+			}
+			if in && c.matches(ev) != want {
+				t.Fatalf("rule %s: matches = %v, where says %v for %+v", c.r.ID, !want, want, ev)
+			}
+			checked++
+		}
+	}
+	if always == 0 || checked == 0 {
+		t.Errorf("%d rules left nothing to check after dispatch, %d checks: the test does not exercise the elision", always, checked)
+	}
+}
+
+// TestSummaryPlan holds the summary renderer to text/template on every
+// shipped summary and some edge cases.
+func TestSummaryPlan(t *testing.T) {
+	builtin, err := LoadDir("builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := mustParse(t, `
+id: a
+title: A "title"
+severity: low
+kind: match
+where: action == "x"
+summary: '{{.http_status}} {{.geo_lat}} {{.src_host_verified}} {{.event_id}} {{.kind}} {{.attrs}} {{.asn}} {{.ts}} {{.src_ip}}!'
+---
+id: b
+title: B
+severity: low
+kind: threshold
+where: action == "x"
+window: 90s
+threshold: 2
+summary: '{{.count}}/{{.window}} {{.rule}} {{.title}} {{.distinct}} {{.silent_since}}'
+---
+id: c
+title: C
+severity: low
+kind: match
+where: action == "x"
+`)
+	rs := append(builtin, extra...)
+	evs := []event.Event{
+		{Ts: t0, User: "bob", SrcIP: netip.MustParseAddr("203.0.113.7"), HTTPStatus: 404, GeoLat: 48.8566, Kind: event.KindWeb,
+			Attrs: map[string]string{"module": "core", "b": "2"}, ASN: 64500, SrcHostVerified: true, EventID: event.ID{1, 2}},
+		{Ts: t0.Add(time.Hour)},
+		{Ts: t0, SrcIP: netip.MustParseAddr("2001:db8::1"), GeoLat: 1e21, Message: "x {{ y"},
+	}
+	extras := []map[string]string{nil, {"distinct": "a, b", "silent_since": "then"}, {"user": "override"}}
+	planned := 0
+	for _, r := range rs {
+		p := newSummaryPlan(r)
+		if p == nil {
+			continue
+		}
+		planned++
+		for i := range evs {
+			for _, x := range extras {
+				var buf []byte
+				got := summarizeWith(p, &buf, r, &evs[i], 7, x)
+				if want := summarize(r, &evs[i], 7, x); got != want {
+					t.Errorf("rule %s, event %d, extra %v: plan %q, template %q", r.ID, i, x, got, want)
+				}
+			}
+		}
+	}
+	if planned < len(builtin)*3/4 {
+		t.Errorf("only %d of %d summaries have a plan", planned, len(rs))
+	}
+}
+
+// TestDamagedSnapshotState: groups whose restored state is inconsistent
+// are dropped, not indexed out of range later.
+func TestDamagedSnapshotState(t *testing.T) {
+	rs := mustParse(t, mixRules)
+	dir := t.TempDir()
+	e, _ := NewEngine(rs, EngineConfig{StateDir: dir})
+	runAll(t, e, synth(2000, 4))
+	if err := e.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, snapshotFile)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap snapshot
+	err = gob.NewDecoder(f).Decode(&snap)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, damaged := 0, 0
+	for i := range snap.Rules {
+		r := &snap.Rules[i]
+		for j := range r.Threshold {
+			if j%2 == 0 {
+				r.Threshold[j].State.N = 1000 // more entries than held
+				damaged++
+			} else {
+				good++
+			}
+		}
+		for j := range r.Distinct {
+			if len(r.Distinct[j].State.Vals) > 0 {
+				r.Distinct[j].State.Vals[0].N = 1 << 20
+			}
+		}
+		for j := range r.Sequence {
+			r.Sequence[j].State.Step = 7
+		}
+	}
+	if damaged == 0 || good == 0 {
+		t.Fatalf("%d damaged, %d good threshold groups: the test does not discriminate", damaged, good)
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := NewEngine(rs, EngineConfig{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := restored.Stats().Rules[0].Keys; k != uint64(good) {
+		t.Errorf("restored %d threshold groups, want the %d sound ones", k, good)
+	}
+	runAll(t, restored, synth(2000, 5)) // must not panic
 }

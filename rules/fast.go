@@ -146,9 +146,17 @@ func (fc fastCompiler) node(n ast.Node) (any, error) {
 			}
 		}
 	case *ast.BinaryNode:
+		if f, ok := fc.constCompare(n); ok {
+			return f, nil
+		}
 		return fc.binary(n)
 	case *ast.CallNode:
+		if m, ok := n.Callee.(*ast.MemberNode); ok && m.Method {
+			return fc.timeMethod(m, n.Arguments)
+		}
 		return fc.call(n)
+	case *ast.MemberNode:
+		return fc.attr(n)
 	case *ast.BuiltinNode:
 		if (n.Name == "lower" || n.Name == "upper") && len(n.Arguments) == 1 {
 			s, err := fc.strNode(n.Arguments[0])
@@ -238,7 +246,8 @@ func (fc fastCompiler) binary(n *ast.BinaryNode) (any, error) {
 		if err != nil {
 			return nil, errNotFast
 		}
-		return boolFn(func(ev *event.Event) bool { return re.MatchString(l(ev)) }), nil
+		m := matcher(re)
+		return boolFn(func(ev *event.Event) bool { return m(l(ev)) }), nil
 	}
 	l, err := fc.node(n.Left)
 	if err != nil {
@@ -428,7 +437,8 @@ func (fc fastCompiler) call(n *ast.CallNode) (any, error) {
 		if err != nil {
 			return nil, errNotFast
 		}
-		return boolFn(func(ev *event.Event) bool { return re.MatchString(s(ev)) }), nil
+		m := matcher(re)
+		return boolFn(func(ev *event.Event) bool { return m(s(ev)) }), nil
 	case "in_list":
 		if len(args) != 2 {
 			break
@@ -510,4 +520,199 @@ func (fc fastCompiler) call(n *ast.CallNode) (any, error) {
 		return numFn(func(ev *event.Event) float64 { return float64(tf(ev).In(loc).Weekday()) }), nil
 	}
 	return nil, errNotFast
+}
+
+// attr compiles attrs["name"] (or attrs.name): the attribute's value, ""
+// when the event has no such attribute, as the VM reads a missing map key.
+func (fc fastCompiler) attr(n *ast.MemberNode) (any, error) {
+	if n.Optional || n.Method || !isIdent(n.Node, "attrs") {
+		return nil, errNotFast
+	}
+	if k, ok := constString(n.Property); ok {
+		return strFn(func(ev *event.Event) string { return ev.Attrs[k] }), nil
+	}
+	k, err := fc.strNode(n.Property)
+	if err != nil {
+		return nil, err
+	}
+	return strFn(func(ev *event.Event) string { return ev.Attrs[k(ev)] }), nil
+}
+
+// timeMethods are the methods of time.Time that expressions may call on
+// ts, each returning an int.
+var timeMethods = map[string]func(time.Time) int{
+	"Year":       time.Time.Year,
+	"YearDay":    time.Time.YearDay,
+	"Day":        time.Time.Day,
+	"Hour":       time.Time.Hour,
+	"Minute":     time.Time.Minute,
+	"Second":     time.Time.Second,
+	"Nanosecond": time.Time.Nanosecond,
+}
+
+// timeMethod compiles ts.Minute() and the other int methods of timeMethods.
+func (fc fastCompiler) timeMethod(m *ast.MemberNode, args []ast.Node) (any, error) {
+	name, ok := constString(m.Property)
+	method := timeMethods[name]
+	if !ok || method == nil || len(args) != 0 || m.Optional {
+		return nil, errNotFast
+	}
+	x, err := fc.node(m.Node)
+	if err != nil {
+		return nil, err
+	}
+	tf, ok := x.(timeFn)
+	if !ok {
+		return nil, errNotFast
+	}
+	return numFn(func(ev *event.Event) float64 { return float64(method(tf(ev))) }), nil
+}
+
+// constCompare compiles the comparison of an event field with a constant
+// (action == "login", http_status >= 500) into one closure that reads the
+// field in place, the commonest shape of a rule by far.
+func (fc fastCompiler) constCompare(n *ast.BinaryNode) (boolFn, bool) {
+	field, c, op := n.Left, n.Right, n.Operator
+	if _, ok := fieldName(field); !ok {
+		field, c = c, field
+		op = map[string]string{"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+	}
+	name, ok := fieldName(field)
+	if !ok || op == "" {
+		return nil, false
+	}
+	f, ok := fc.fields[name]
+	if !ok {
+		return nil, false
+	}
+	off := f.Offset
+	if f.Type.Kind() == reflect.String {
+		v, ok := constString(c)
+		if !ok {
+			return nil, false
+		}
+		switch op {
+		case "==":
+			return func(ev *event.Event) bool { return *(*string)(unsafe.Add(unsafe.Pointer(ev), off)) == v }, true
+		case "!=":
+			return func(ev *event.Event) bool { return *(*string)(unsafe.Add(unsafe.Pointer(ev), off)) != v }, true
+		}
+		return nil, false
+	}
+	v, ok := constNumber(c)
+	if !ok {
+		return nil, false
+	}
+	switch f.Type.Kind() {
+	case reflect.Uint16:
+		return numCompare[uint16](off, op, v)
+	case reflect.Uint32:
+		return numCompare[uint32](off, op, v)
+	case reflect.Uint64:
+		return numCompare[uint64](off, op, v)
+	case reflect.Float64:
+		return numCompare[float64](off, op, v)
+	}
+	return nil, false
+}
+
+// numCompare compares the numeric field at off with v, as the VM does: in
+// float64.
+func numCompare[T uint16 | uint32 | uint64 | float64](off uintptr, op string, v float64) (boolFn, bool) {
+	switch op {
+	case "==":
+		return func(ev *event.Event) bool { return numAt[T](ev, off) == v }, true
+	case "!=":
+		return func(ev *event.Event) bool { return numAt[T](ev, off) != v }, true
+	case "<":
+		return func(ev *event.Event) bool { return numAt[T](ev, off) < v }, true
+	case "<=":
+		return func(ev *event.Event) bool { return numAt[T](ev, off) <= v }, true
+	case ">":
+		return func(ev *event.Event) bool { return numAt[T](ev, off) > v }, true
+	case ">=":
+		return func(ev *event.Event) bool { return numAt[T](ev, off) >= v }, true
+	}
+	return nil, false
+}
+
+func numAt[T uint16 | uint32 | uint64 | float64](ev *event.Event, off uintptr) float64 {
+	return float64(*(*T)(unsafe.Add(unsafe.Pointer(ev), off)))
+}
+
+// fieldName returns the name of the event field n reads, seeing through
+// the conversion of named string types.
+func fieldName(n ast.Node) (string, bool) {
+	if c, ok := n.(*ast.CallNode); ok && len(c.Arguments) == 1 {
+		if id, ok := c.Callee.(*ast.IdentifierNode); ok && id.Value == "$named_string" {
+			n = c.Arguments[0]
+		}
+	}
+	id, ok := n.(*ast.IdentifierNode)
+	if !ok {
+		return "", false
+	}
+	return id.Value, true
+}
+
+// constNumber returns the value of a numeric literal, possibly negated.
+func constNumber(n ast.Node) (float64, bool) {
+	switch n := n.(type) {
+	case *ast.IntegerNode:
+		return float64(n.Value), true
+	case *ast.FloatNode:
+		return n.Value, true
+	case *ast.ConstantNode:
+		switch v := n.Value.(type) {
+		case int:
+			return float64(v), true
+		case float64:
+			return v, true
+		}
+	case *ast.UnaryNode:
+		if n.Operator == "-" {
+			v, ok := constNumber(n.Node)
+			return -v, ok
+		}
+	}
+	return 0, false
+}
+
+// compileGuarded compiles root like compileFast, leaving out the top-level
+// conjuncts that implied reports true for every event it will see (those
+// the engine's dispatch already checked). always is true when nothing is
+// left to check; f is nil when root is outside the fast subset.
+func compileGuarded(root ast.Node, b *binding, implied func(ast.Node) bool) (f func(*event.Event) bool, always bool) {
+	fc := fastCompiler{b: b, fields: eventFieldMap}
+	var conj func(n ast.Node) (boolFn, bool, error)
+	conj = func(n ast.Node) (boolFn, bool, error) {
+		if bin, ok := n.(*ast.BinaryNode); ok && (bin.Operator == "&&" || bin.Operator == "and") {
+			l, lt, err := conj(bin.Left)
+			if err != nil {
+				return nil, false, err
+			}
+			r, rt, err := conj(bin.Right)
+			switch {
+			case err != nil:
+				return nil, false, err
+			case lt && rt:
+				return nil, true, nil
+			case lt:
+				return r, false, nil
+			case rt:
+				return l, false, nil
+			}
+			return func(ev *event.Event) bool { return l(ev) && r(ev) }, false, nil
+		}
+		if implied(n) {
+			return nil, true, nil
+		}
+		f, err := fc.boolNode(n)
+		return f, false, err
+	}
+	bf, always, err := conj(root)
+	if err != nil {
+		return nil, false
+	}
+	return bf, always
 }

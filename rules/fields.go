@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/vigil-sec/vigil/internal/event"
@@ -63,23 +65,67 @@ func newGetter(name string, v6Bits int) getter {
 }
 
 // fieldSet extracts several fields as one key: each value prefixed by its
-// length, so that no value can run into the next.
+// length, so that no value can run into the next. In a key an address is
+// written in binary (appendAddrKey), short enough for most keys to fit in
+// a table slot; values turns it back into text.
 type fieldSet struct {
 	names []string
-	get   []getter
+	get   []getter // the values as text
+	key   []getter // the values as a key holds them
+	dec   []func(string) string
 }
 
 func newFieldSet(names []string, v6Bits int) fieldSet {
 	fs := fieldSet{names: names}
 	for _, n := range names {
-		fs.get = append(fs.get, newGetter(n, v6Bits))
+		g := newGetter(n, v6Bits)
+		fs.get = append(fs.get, g)
+		if f, ok := eventFieldMap[n]; ok && f.Type == addrType {
+			off := f.Offset
+			fs.key = append(fs.key, func(dst []byte, ev *event.Event) []byte {
+				return appendAddrKey(dst, event.GroupAddr(*(*netip.Addr)(unsafe.Add(unsafe.Pointer(ev), off)), v6Bits))
+			})
+			fs.dec = append(fs.dec, addrKeyText)
+			continue
+		}
+		fs.key = append(fs.key, g)
+		fs.dec = append(fs.dec, nil)
 	}
 	return fs
 }
 
+// appendAddrKey appends the binary form of a grouped address: nothing when
+// it is not valid, 4 and the four bytes of an IPv4 address, or 6, the
+// prefix length and the bytes the prefix covers of an IPv6 one.
+func appendAddrKey(dst []byte, g netip.Prefix) []byte {
+	switch {
+	case !g.IsValid():
+		return dst
+	case g.Addr().Is4():
+		a := g.Addr().As4()
+		return append(append(dst, 4), a[:]...)
+	}
+	a := g.Addr().As16()
+	return append(append(dst, 6, byte(g.Bits())), a[:(g.Bits()+7)/8]...)
+}
+
+// addrKeyText turns the binary form of appendAddrKey into the text that
+// the getter of the field writes.
+func addrKeyText(k string) string {
+	switch {
+	case len(k) == 5 && k[0] == 4:
+		return netip.AddrFrom4([4]byte([]byte(k[1:]))).String()
+	case len(k) >= 2 && k[0] == 6 && int(k[1]) <= 128 && len(k)-2 == (int(k[1])+7)/8:
+		var a [16]byte
+		copy(a[:], k[2:])
+		return netip.PrefixFrom(netip.AddrFrom16(a), int(k[1])).String()
+	}
+	return k
+}
+
 // appendKey appends the encoded values of ev to dst.
 func (fs fieldSet) appendKey(dst []byte, ev *event.Event) []byte {
-	for _, g := range fs.get {
+	for _, g := range fs.key {
 		at := len(dst)
 		dst = append(dst, 0, 0)
 		dst = g(dst, ev)
@@ -96,7 +142,7 @@ func (fs fieldSet) appendKey(dst []byte, ev *event.Event) []byte {
 // values decodes key (as made by appendKey, possibly after other fields)
 // into the map m, and returns what follows.
 func (fs fieldSet) values(key string, m map[string]string) string {
-	for _, name := range fs.names {
+	for i, name := range fs.names {
 		if len(key) < 2 {
 			return ""
 		}
@@ -106,7 +152,62 @@ func (fs fieldSet) values(key string, m map[string]string) string {
 			n = len(key)
 		}
 		m[name] = key[:n]
+		if fs.dec[i] != nil {
+			m[name] = fs.dec[i](key[:n])
+		}
 		key = key[n:]
 	}
 	return key
+}
+
+// copier copies a set of event fields from one event to another: the
+// fields that an alert built later from a remembered event reads, so that
+// remembering it need not copy the whole event. Strings, the commonest,
+// are copied by offset without a call each.
+type copier struct {
+	strs  []uintptr // offsets of string fields
+	other []func(dst, src *event.Event)
+}
+
+// alertFields are the event fields an alert reads from the event that
+// fired it, besides those its summary names (Raw is kept apart).
+var alertFields = []string{"ts", "src_ip", "user", "host", "geo_country"}
+
+// newCopier returns the copier of the named fields. attrs and raw are
+// never copied.
+func newCopier(names []string) copier {
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	var cp copier
+	for _, name := range names {
+		f, ok := eventFieldMap[name]
+		if !ok || name == "attrs" || name == "raw" {
+			continue
+		}
+		off := f.Offset
+		at := func(ev *event.Event) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(ev), off) }
+		switch {
+		case f.Type == timeType:
+			cp.other = append(cp.other, func(dst, src *event.Event) { *(*time.Time)(at(dst)) = *(*time.Time)(at(src)) })
+		case f.Type == addrType:
+			cp.other = append(cp.other, func(dst, src *event.Event) { *(*netip.Addr)(at(dst)) = *(*netip.Addr)(at(src)) })
+		case f.Type.Kind() == reflect.String:
+			cp.strs = append(cp.strs, off)
+		default:
+			cp.other = append(cp.other, func(dst, src *event.Event) {
+				reflect.NewAt(f.Type, at(dst)).Elem().Set(reflect.NewAt(f.Type, at(src)).Elem())
+			})
+		}
+	}
+	return cp
+}
+
+// copy copies the fields of src to dst.
+func (cp *copier) copy(dst, src *event.Event) {
+	d, s := unsafe.Pointer(dst), unsafe.Pointer(src)
+	for _, off := range cp.strs {
+		*(*string)(unsafe.Add(d, off)) = *(*string)(unsafe.Add(s, off))
+	}
+	for _, fn := range cp.other {
+		fn(dst, src)
+	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
@@ -27,37 +28,55 @@ type entry struct {
 	Raw string
 }
 
-// ring keeps the last n entries of a group in arrival order; it grows to n
-// and then overwrites the oldest, so a group that saw one event holds one
-// entry.
+// ringState keeps the last n entries of a group in arrival order; it grows
+// to n and then overwrites the oldest. Slot 0 is held in place and the
+// others in a slice, so that a group that saw one event (most groups of a
+// threshold rule) costs no allocation besides its raw line.
 type ringState struct {
-	Ring []entry
-	Head int32 // next slot to overwrite once full
+	First entry   // slot 0
+	More  []entry // slots 1 and up
+	N     int32   // entries held
+	Head  int32   // next slot to overwrite once full
+}
+
+func (r *ringState) at(i int32) *entry {
+	if i == 0 {
+		return &r.First
+	}
+	return &r.More[i-1]
 }
 
 func (r *ringState) add(x entry, n int) {
-	if len(r.Ring) < n {
-		if r.Ring == nil {
-			r.Ring = make([]entry, 0, 1)
+	if int(r.N) < n {
+		if r.N == 0 {
+			r.First = x
+		} else {
+			r.More = append(r.More, x)
 		}
-		r.Ring = append(r.Ring, x)
+		r.N++
 		return
 	}
-	r.Ring[r.Head] = x
-	r.Head = (r.Head + 1) % int32(len(r.Ring))
+	*r.at(r.Head) = x
+	r.Head = (r.Head + 1) % r.N
+}
+
+// newest returns the largest entry time, math.MinInt64 when empty.
+func (r *ringState) newest() int64 {
+	newest := int64(math.MinInt64)
+	for i := range r.N {
+		newest = max(newest, r.at(i).Ts)
+	}
+	return newest
 }
 
 // inWindow returns the entries within window of the newest one, oldest
 // first, and the newest time.
 func (r *ringState) inWindow(window time.Duration) ([]entry, int64) {
-	newest := int64(math.MinInt64)
-	for _, x := range r.Ring {
-		newest = max(newest, x.Ts)
-	}
+	newest := r.newest()
 	var out []entry
-	for _, x := range r.Ring {
-		if newest-x.Ts < int64(window) {
-			out = append(out, x)
+	for i := range r.N {
+		if x := r.at(i); newest-x.Ts < int64(window) {
+			out = append(out, *x)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b entry) int { return cmpInt(a.Ts, b.Ts) })
@@ -67,13 +86,10 @@ func (r *ringState) inWindow(window time.Duration) ([]entry, int64) {
 // countInWindow counts the entries within window of the newest one without
 // allocating.
 func (r *ringState) countInWindow(window time.Duration) int {
-	newest := int64(math.MinInt64)
-	for _, x := range r.Ring {
-		newest = max(newest, x.Ts)
-	}
+	newest := r.newest()
 	n := 0
-	for _, x := range r.Ring {
-		if newest-x.Ts < int64(window) {
+	for i := range r.N {
+		if newest-r.at(i).Ts < int64(window) {
 			n++
 		}
 	}
@@ -109,20 +125,23 @@ func (matchEval) process(e *Engine, c *compiled, ev *event.Event, key []byte) {
 	if e.fold(c, key, ev, ts) {
 		return
 	}
-	e.fire(c, firing{key: key, ev: ev, ts: ts, first: ts, count: 1, evidence: []string{evidenceLine(ev.Raw)}})
+	e.fire(c, firing{key: key, ev: ev, ts: ts, first: ts, count: 1, evidence: []string{e.evidence(ev)}})
 }
 func (matchEval) size() (uint64, uint64) { return 0, 0 }
 func (matchEval) save(*ruleSnap)         {}
 func (matchEval) load(*ruleSnap)         {}
 
 // threshold: at least Threshold matching events per group within Window.
-type thresholdEval struct{ t *table[ringState] }
+type thresholdEval struct {
+	t         *table[ringState]
+	threshold int // for checking restored rings
+}
 
 func (th *thresholdEval) process(e *Engine, c *compiled, ev *event.Event, key []byte) {
-	s, _, _ := th.t.get(key)
+	s, _ := th.t.get(key)
 	ts := ev.Ts.UnixNano()
-	s.s.add(entry{Ts: ts, Raw: evidenceLine(ev.Raw)}, c.r.Threshold)
-	if len(s.s.Ring) < c.r.Threshold || s.s.countInWindow(c.r.Window) < c.r.Threshold || e.fold(c, key, ev, ts) {
+	s.s.add(entry{Ts: ts, Raw: e.evidence(ev)}, c.r.Threshold)
+	if int(s.s.N) < c.r.Threshold || s.s.countInWindow(c.r.Window) < c.r.Threshold || e.fold(c, key, ev, ts) {
 		return
 	}
 	in, _ := s.s.inWindow(c.r.Window)
@@ -133,40 +152,73 @@ func (th *thresholdEval) size() (uint64, uint64) { return uint64(th.t.len()), th
 
 // distinct: at least Threshold distinct values of Field per group within
 // Window.
-type distinctEval struct{ t *table[distinctState] }
+type distinctEval struct {
+	t    *table[distinctState]
+	seed maphash.Seed // for distinctVal.H
+}
 
 type distinctState struct {
-	Vals []distinctVal
+	Vals []distinctVal // at most Threshold, in no particular order
+	// one is where Vals starts: most groups hold one value at a time, and
+	// inside the table slot it is read with the slot. Slots do not move.
+	one [1]distinctVal
 }
 
+// distinctVal is one value of the field and the time it was last seen.
+// Buf holds the value (its first N bytes) followed by the raw line of that
+// event; the buffer is reused when the value comes again or when a new
+// value replaces one that left the window, so that the common case
+// allocates nothing and reads one place.
 type distinctVal struct {
-	V   string
+	Buf []byte
+	N   int32
+	H   uint32 // hash of the value, so that most mismatches need not read Buf
 	Ts  int64
-	Raw string
 }
+
+func (v *distinctVal) value() []byte { return v.Buf[:v.N] }
+func (v *distinctVal) raw() []byte   { return v.Buf[v.N:] }
 
 func (d *distinctEval) process(e *Engine, c *compiled, ev *event.Event, key []byte) {
 	e.keyBuf2 = c.field.get[0](e.keyBuf2[:0], ev)
-	if len(e.keyBuf2) == 0 {
+	v := e.keyBuf2
+	if len(v) == 0 {
 		return
 	}
-	s, _, _ := d.t.get(key)
+	s, _ := d.t.get(key)
+	h := uint32(maphash.Bytes(d.seed, v))
 	ts := ev.Ts.UnixNano()
+	window := int64(c.r.Window)
+	if s.s.Vals == nil {
+		s.s.Vals = s.s.one[:0]
+	}
 	vals := s.s.Vals
 	found := false
 	newest := ts
 	for i := range vals {
 		newest = max(newest, vals[i].Ts)
-		if !found && vals[i].V == string(e.keyBuf2) {
+		if !found && vals[i].H == h && string(vals[i].value()) == string(v) {
 			found = true
 			if ts >= vals[i].Ts {
-				vals[i].Ts, vals[i].Raw = ts, evidenceLine(ev.Raw)
+				vals[i].Ts = ts
+				vals[i].Buf = append(vals[i].value(), evidenceCut(ev.Raw)...)
 			}
 		}
 	}
-	// Drop values that left the window.
-	vals = slices.DeleteFunc(vals, func(v distinctVal) bool { return newest-v.Ts >= int64(c.r.Window) })
-	if !found && newest-ts < int64(c.r.Window) {
+	// Drop values that left the window, keeping one buffer for reuse.
+	var spare []byte
+	n := 0
+	for i := range vals {
+		if newest-vals[i].Ts >= window {
+			spare = vals[i].Buf
+			continue
+		}
+		vals[n] = vals[i]
+		n++
+	}
+	clear(vals[n:])
+	vals = vals[:n]
+	if !found && newest-ts < window {
 		if len(vals) >= c.r.Threshold {
 			// Full: the least recent value makes room.
 			oldest := 0
@@ -175,35 +227,42 @@ func (d *distinctEval) process(e *Engine, c *compiled, ev *event.Event, key []by
 					oldest = i
 				}
 			}
+			spare = vals[oldest].Buf
 			vals = slices.Delete(vals, oldest, oldest+1)
 		}
-		vals = append(vals, distinctVal{V: string(e.keyBuf2), Ts: ts, Raw: evidenceLine(ev.Raw)})
+		buf := append(append(spare[:0], v...), evidenceCut(ev.Raw)...)
+		vals = append(vals, distinctVal{Buf: buf, N: int32(len(v)), H: h, Ts: ts})
 	}
 	s.s.Vals = vals
-	if len(vals) < c.r.Threshold || e.fold(c, key, ev, ts) {
+	if len(vals) < c.r.Threshold {
+		return
+	}
+	if o := e.foldInto(c, key, ev, ts); o != nil {
+		o.addDistinct(v)
 		return
 	}
 	sorted := slices.Clone(vals)
 	slices.SortStableFunc(sorted, func(a, b distinctVal) int { return cmpInt(a.Ts, b.Ts) })
-	var names, evidence []string
-	for _, v := range sorted {
-		names = append(names, v.V)
-		evidence = append(evidence, v.Raw)
+	first := sorted[0].Ts
+	if len(sorted) > event.MaxEvidence {
+		sorted = sorted[len(sorted)-event.MaxEvidence:]
 	}
-	if len(evidence) > event.MaxEvidence {
-		evidence = evidence[len(evidence)-event.MaxEvidence:]
+	names := make([]string, len(sorted))
+	evidence := make([]string, len(sorted))
+	for i, v := range sorted {
+		names[i], evidence[i] = string(v.value()), string(v.raw())
 	}
-	if len(names) > event.MaxEvidence {
-		names = names[:event.MaxEvidence]
-	}
-	e.fire(c, firing{key: key, ev: ev, ts: ts, first: sorted[0].Ts, count: uint64(len(sorted)), evidence: evidence,
-		extra: map[string]string{"distinct": strings.Join(names, ", ")}})
+	e.fire(c, firing{key: key, ev: ev, ts: ts, first: first, count: uint64(len(vals)), evidence: evidence,
+		distinct: names, extra: map[string]string{}})
 }
 
 func (d *distinctEval) size() (uint64, uint64) { return uint64(d.t.len()), d.t.evictions }
 
 // sequence: ordered steps per group within Window.
-type sequenceEval struct{ t *table[sequenceState] }
+type sequenceEval struct {
+	t     *table[sequenceState]
+	steps []Step // for checking restored state
+}
 
 type sequenceState struct {
 	First ringState // events of step 0
@@ -223,7 +282,7 @@ func (sq *sequenceEval) process(e *Engine, c *compiled, ev *event.Event, key []b
 	if s != nil && s.s.Step > 0 && c.steps[s.s.Step].match(ev) {
 		st := &s.s
 		st.N++
-		st.Later = append(st.Later, entry{Ts: ts, Raw: evidenceLine(ev.Raw)})
+		st.Later = append(st.Later, entry{Ts: ts, Raw: e.evidence(ev)})
 		if int(st.N) >= steps[st.Step].Count {
 			st.Step++
 			st.N = 0
@@ -237,11 +296,11 @@ func (sq *sequenceEval) process(e *Engine, c *compiled, ev *event.Event, key []b
 		return
 	}
 	if s == nil {
-		s, _, _ = sq.t.get(key)
+		s, _ = sq.t.get(key)
 	}
 	st := &s.s
-	st.First.add(entry{Ts: ts, Raw: evidenceLine(ev.Raw)}, steps[0].Count)
-	if len(st.First.Ring) < steps[0].Count || st.First.countInWindow(c.r.Window) < steps[0].Count {
+	st.First.add(entry{Ts: ts, Raw: e.evidence(ev)}, steps[0].Count)
+	if int(st.First.N) < steps[0].Count || st.First.countInWindow(c.r.Window) < steps[0].Count {
 		return
 	}
 	in, _ := st.First.inWindow(c.r.Window)
@@ -293,7 +352,7 @@ func (fs *firstSeenEval) process(e *Engine, c *compiled, ev *event.Event, key []
 	if fs.LearnUntil == 0 {
 		fs.LearnUntil = ts + int64(c.r.Learn)
 	}
-	s, added, _ := fs.t.get(full)
+	s, added := fs.t.get(full)
 	if !added {
 		s.s.Seen = min(s.s.Seen, ts)
 		return
@@ -305,7 +364,7 @@ func (fs *firstSeenEval) process(e *Engine, c *compiled, ev *event.Event, key []
 	group := make(map[string]string, len(c.group.names)+len(c.field.names))
 	c.group.values(string(full[:n]), group)
 	c.field.values(string(full[n:]), group)
-	e.fire(c, firing{key: full, ev: ev, ts: ts, first: ts, count: 1, evidence: []string{evidenceLine(ev.Raw)}, group: group})
+	e.fire(c, firing{key: full, ev: ev, ts: ts, first: ts, count: 1, evidence: []string{e.evidence(ev)}, group: group})
 }
 
 func (fs *firstSeenEval) size() (uint64, uint64) { return uint64(fs.t.len()), fs.t.evictions }
@@ -328,9 +387,9 @@ func (v *velocityEval) process(e *Engine, c *compiled, ev *event.Event, key []by
 		return // no position
 	}
 	ts := ev.Ts.UnixNano()
-	s, added, _ := v.t.get(key)
+	s, added := v.t.get(key)
 	prev := s.s
-	cur := velocityState{Ts: ts, Lat: ev.GeoLat, Lon: ev.GeoLon, Acc: ev.GeoAccuracyKm, Country: ev.GeoCountry, City: ev.GeoCity, Raw: evidenceLine(ev.Raw)}
+	cur := velocityState{Ts: ts, Lat: ev.GeoLat, Lon: ev.GeoLon, Acc: ev.GeoAccuracyKm, Country: ev.GeoCountry, City: ev.GeoCity, Raw: e.evidence(ev)}
 	if ts >= prev.Ts || added {
 		s.s = cur
 	}
@@ -382,28 +441,43 @@ func haversineKm(lat1, lon1, lat2, lon2 float64) float64 {
 // absence: a group whose expected events stopped for Window of event time.
 type absenceEval struct {
 	t    *table[absenceState]
-	next int64 // earliest deadline of a group not yet alerted
+	next int64  // earliest deadline of a group not yet alerted
+	keep copier // the fields of the newest event an alert reads
 }
 
 type absenceState struct {
 	Last  int64 // unix ns of the newest expected event
 	Fired bool
-	Ev    event.Event // the newest expected event (its raw line is the evidence)
+	// Ev and Raw are the newest expected event: the fields its alert and
+	// summary read, and its raw line (the evidence) in a buffer reused
+	// from event to event, since nearly every event of a busy source
+	// replaces the previous one.
+	Ev  event.Event
+	Raw []byte
+}
+
+func newAbsenceEval(r *Rule, maxKeys int) *absenceEval {
+	return &absenceEval{
+		t:    newTable[absenceState](maxKeys),
+		next: math.MaxInt64,
+		keep: newCopier(append(slices.Clone(alertFields), r.summaryFields...)),
+	}
 }
 
 func (ab *absenceEval) process(e *Engine, c *compiled, ev *event.Event, key []byte) {
 	ts := ev.Ts.UnixNano()
-	s, added, _ := ab.t.get(key)
+	s, added := ab.t.get(key)
 	if !added && ts <= s.s.Last {
 		return
 	}
 	s.s.Last, s.s.Fired = ts, false
-	s.s.Ev = *ev
-	s.s.Ev.Raw = evidenceLine(ev.Raw)
-	s.s.Ev.Attrs = nil
+	ab.keep.copy(&s.s.Ev, ev)
+	s.s.Raw = append(s.s.Raw[:0], evidenceCut(ev.Raw)...)
 	d := ts + int64(c.r.Window)
-	ab.next = min(ab.next, d)
-	e.due(d)
+	if d < ab.next {
+		ab.next = d
+		e.due(d)
+	}
 }
 
 // expire fires for the groups whose deadline the watermark passed, oldest
@@ -424,7 +498,7 @@ func (ab *absenceEval) expire(e *Engine, c *compiled) {
 		}
 		d := s.s.Last + int64(c.r.Window)
 		if d <= e.watermark {
-			fire = append(fire, due{s.key, &s.s})
+			fire = append(fire, due{strings.Clone(s.key), &s.s})
 			return
 		}
 		next = min(next, d)
@@ -440,6 +514,7 @@ func (ab *absenceEval) expire(e *Engine, c *compiled) {
 		f.s.Fired = true
 		deadline := f.s.Last + int64(c.r.Window)
 		ev := f.s.Ev
+		ev.Raw = string(f.s.Raw)
 		e.fire(c, firing{key: []byte(f.key), ev: &ev, ts: deadline, first: f.s.Last, count: 1, evidence: []string{ev.Raw},
 			extra: map[string]string{"silent_since": time.Unix(0, f.s.Last).UTC().Format(time.RFC3339)}})
 	}

@@ -2,15 +2,16 @@ package rules
 
 import (
 	"bufio"
-	"container/heap"
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The snapshot is one gob stream in StateDir/rules.state, written to a
@@ -21,7 +22,7 @@ import (
 
 const (
 	snapshotFile    = "rules.state"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 type snapshot struct {
@@ -53,39 +54,75 @@ type keyed[S any] struct {
 
 func dump[S any](t *table[S]) []keyed[S] {
 	out := make([]keyed[S], 0, t.len())
-	t.each(func(s *slot[S]) { out = append(out, keyed[S]{s.key, s.s}) })
+	t.each(func(s *slot[S]) { out = append(out, keyed[S]{strings.Clone(s.key), s.s}) })
 	return out
 }
 
-func fill[S any](t *table[S], ks []keyed[S]) {
+// fill restores the groups of ks, in order, dropping those whose state
+// sane rejects (a damaged snapshot must not make the engine index out of
+// range later); sane may be nil.
+func fill[S any](t *table[S], ks []keyed[S], sane func(*S) bool) {
 	for _, k := range ks {
-		s, _, _ := t.get([]byte(k.Key))
+		if sane != nil && !sane(&k.State) {
+			continue
+		}
+		s, _ := t.get([]byte(k.Key))
 		s.s = k.State
 	}
 }
 
+// sane reports whether a restored ring of at most n entries is consistent.
+func (r *ringState) sane(n int) bool {
+	held := 0
+	if r.N > 0 {
+		held = 1 + len(r.More)
+	}
+	return int(r.N) == held && int(r.N) <= n && r.Head >= 0 && (r.N == 0 || r.Head < r.N)
+}
+
 func (th *thresholdEval) save(s *ruleSnap) { s.Threshold = dump(th.t) }
-func (th *thresholdEval) load(s *ruleSnap) { fill(th.t, s.Threshold) }
-func (d *distinctEval) save(s *ruleSnap)   { s.Distinct = dump(d.t) }
-func (d *distinctEval) load(s *ruleSnap)   { fill(d.t, s.Distinct) }
-func (sq *sequenceEval) save(s *ruleSnap)  { s.Sequence = dump(sq.t) }
-func (sq *sequenceEval) load(s *ruleSnap)  { fill(sq.t, s.Sequence) }
-func (v *velocityEval) save(s *ruleSnap)   { s.Velocity = dump(v.t) }
-func (v *velocityEval) load(s *ruleSnap)   { fill(v.t, s.Velocity) }
+func (th *thresholdEval) load(s *ruleSnap) {
+	fill(th.t, s.Threshold, func(r *ringState) bool { return r.sane(th.threshold) })
+}
+func (d *distinctEval) save(s *ruleSnap) { s.Distinct = dump(d.t) }
+func (d *distinctEval) load(s *ruleSnap) {
+	fill(d.t, s.Distinct, func(st *distinctState) bool {
+		for _, v := range st.Vals {
+			if v.N < 0 || int(v.N) > len(v.Buf) {
+				return false
+			}
+		}
+		return true
+	})
+	// The hashes are of this engine's seed.
+	d.t.each(func(s *slot[distinctState]) {
+		for i := range s.s.Vals {
+			s.s.Vals[i].H = uint32(maphash.Bytes(d.seed, s.s.Vals[i].value()))
+		}
+	})
+}
+func (sq *sequenceEval) save(s *ruleSnap) { s.Sequence = dump(sq.t) }
+func (sq *sequenceEval) load(s *ruleSnap) {
+	fill(sq.t, s.Sequence, func(st *sequenceState) bool {
+		return len(sq.steps) > 0 && st.First.sane(sq.steps[0].Count) && st.Step >= 0 && int(st.Step) < len(sq.steps) && st.N >= 0
+	})
+}
+func (v *velocityEval) save(s *ruleSnap) { s.Velocity = dump(v.t) }
+func (v *velocityEval) load(s *ruleSnap) { fill(v.t, s.Velocity, nil) }
 
 func (fs *firstSeenEval) save(s *ruleSnap) {
 	s.FirstSeen, s.LearnUntil = dump(fs.t), fs.LearnUntil
 }
 
 func (fs *firstSeenEval) load(s *ruleSnap) {
-	fill(fs.t, s.FirstSeen)
+	fill(fs.t, s.FirstSeen, nil)
 	fs.LearnUntil = s.LearnUntil
 }
 
 func (ab *absenceEval) save(s *ruleSnap) { s.Absence = dump(ab.t) }
 
 func (ab *absenceEval) load(s *ruleSnap) {
-	fill(ab.t, s.Absence)
+	fill(ab.t, s.Absence, nil)
 	ab.next = 0 // the next sweep recomputes it
 }
 
@@ -110,7 +147,7 @@ func (e *Engine) Snapshot() error {
 	snap := snapshot{Version: snapshotVersion, MaxTs: e.maxTs, Events: e.events, Late: e.late}
 	for _, c := range e.rules {
 		rs := ruleSnap{ID: c.r.ID, Fingerprint: fingerprint(c.r), NextSQL: c.nextSQL}
-		rs.Opens = append(rs.Opens, c.heap...)
+		rs.Opens = c.heap.sorted()
 		c.eval.save(&rs)
 		snap.Rules = append(snap.Rules, rs)
 	}
@@ -176,7 +213,7 @@ func (e *Engine) restore() error {
 				continue
 			}
 			c.opens[o.Key] = o
-			heap.Push(&c.heap, o)
+			c.heap.push(o)
 		}
 	}
 	if snap.MaxTs != 0 && snap.MaxTs > e.maxTs {
