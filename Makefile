@@ -23,10 +23,18 @@ help: ## list the targets
 build: ## build bin/vigil
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vigil
 
+.PHONY: test-deps
+test-deps: ## install the Debian packages the tests use besides ClickHouse (docker-compose, to validate docker-compose.yml)
+	@command -v docker-compose >/dev/null || { \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		echo "installing docker-compose with apt-get"; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+
 .PHONY: test
-test: ## run every test with the race detector (what CI runs)
+test: test-deps ## start a throwaway ClickHouse, run every test with the race detector (what CI runs)
 	$(GO) version
-	$(GO) test -race -count=1 $(PKGS)
+	internal/chtest/with-clickhouse.sh $(GO) test -race -count=1 $(PKGS)
 
 .PHONY: test-short
 test-short: ## run the quick tests only
