@@ -35,6 +35,8 @@ var version = "dev"
 const usage = `vigil: log and login anomaly analyzer
 
 Usage:
+  vigil run     [--config FILE]                           the daemon: tail, store, detect, alert (SIGHUP reloads)
+  vigil demo    [--scenario S] [--lines N] [--dir DIR]    run the whole pipeline on a generated attack, print the alerts
   vigil explain [--format F] [LINE...]                    show how each line (or stdin) is parsed, as JSON
   vigil replay  [--format F] [--output events|none] FILE...|-
                                                           parse files from the start, NDJSON events on stdout
@@ -83,6 +85,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
+	case "run":
+		return cmdRun(ctx, args, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args, stdout, stderr)
 	case "explain":
 		return cmdExplain(args, stdin, stdout, stderr)
 	case "replay":

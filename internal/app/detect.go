@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/vigil-sec/vigil/ingest/enrich"
 	"github.com/vigil-sec/vigil/internal/config"
@@ -31,16 +33,22 @@ type detector struct {
 	// keeps none.
 	snapshot bool
 	alerts   uint64
+	// lastWrite is when Write last ran (wall clock); tick leaves the
+	// engine's clock alone while events come.
+	lastWrite time.Time
 }
 
 func newDetector(engine *rules.Engine, emit AlertFunc, snapshot bool) *detector {
-	return &detector{engine: engine, emit: emit, snapshot: snapshot}
+	// lastWrite starts at now: the first tick waits for the sources to
+	// have had their chance to deliver a backlog.
+	return &detector{engine: engine, emit: emit, snapshot: snapshot, lastWrite: time.Now()}
 }
 
 // Write evaluates every rule on evs and hands on the alerts raised.
 func (d *detector) Write(ctx context.Context, evs []event.Event) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.lastWrite = time.Now()
 	var out []event.Alert
 	for i := range evs {
 		out = append(out, d.engine.Process(&evs[i])...)
@@ -54,6 +62,23 @@ func (d *detector) send(ctx context.Context, alerts []event.Alert) error {
 	}
 	d.alerts += uint64(len(alerts))
 	return d.emit(ctx, alerts)
+}
+
+// tick runs the sql rules that are due and, once no events came for idle,
+// moves the engine on to the wall clock now, so that cooldowns end and
+// absence rules fire while the logs are quiet. While events come their
+// own times move the engine: ticking then would make a backlog that is
+// still being read look late. The daemon calls it on a timer.
+func (d *detector) tick(ctx context.Context, now time.Time, idle time.Duration) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []event.Alert
+	if now.Sub(d.lastWrite) >= idle {
+		out = d.engine.Tick(now)
+	}
+	sqlAlerts, sqlErr := d.engine.RunSQL(ctx, now)
+	out = append(out, sqlAlerts...)
+	return errors.Join(sqlErr, d.send(ctx, out))
 }
 
 // Close hands on the final versions of the open alerts and, in the

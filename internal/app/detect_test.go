@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/netip"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,27 +47,6 @@ func replayScenario(t testing.TB, scenario string, lines int, seed int64) (gen.T
 		t.Fatal(err)
 	}
 	return truth, alerts
-}
-
-// alertedBy reports whether an alert names addr: as its src_ip, in its
-// group, or (for alerts over many addresses, such as credential stuffing)
-// in its evidence.
-func alertedBy(alerts []event.Alert, addr netip.Addr) []string {
-	var rules []string
-	s := addr.String()
-	for _, a := range alerts {
-		hit := a.SrcIP == addr
-		for _, v := range a.Group {
-			hit = hit || v == s
-		}
-		for _, l := range a.Evidence {
-			hit = hit || strings.Contains(l, s)
-		}
-		if hit && !slices.Contains(rules, a.Rule) {
-			rules = append(rules, a.Rule)
-		}
-	}
-	return rules
 }
 
 func namesUser(a event.Alert, user string) bool {
