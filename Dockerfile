@@ -17,4 +17,7 @@ COPY --from=build /out/vigil /usr/local/bin/vigil
 USER vigil
 WORKDIR /var/lib/vigil
 ENTRYPOINT ["/usr/local/bin/vigil"]
-CMD ["version"]
+# The config is mounted at /etc/vigil/vigil.yml; the logs it names must be
+# mounted readable by the group adm. SIGTERM drains (docker stop waits 10s;
+# give it --stop-timeout 30 on busy hosts).
+CMD ["run", "--config", "/etc/vigil/vigil.yml"]

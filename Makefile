@@ -41,16 +41,8 @@ test-short: ## run the quick tests only
 	$(GO) test -short $(PKGS)
 
 .PHONY: demo
-demo: build ## generate an attack scenario and show what vigil parses from it
-	@echo "== vigil gen --scenario mixed --lines 20000 --out $(DEMO_DIR)"
-	@$(BIN) gen --scenario mixed --lines 20000 --out $(DEMO_DIR)
-	@for f in auth.log access.log helpdesk.json; do \
-		echo; echo "== vigil replay --output none $(DEMO_DIR)/$$f"; \
-		$(BIN) replay --tz UTC --output none $(DEMO_DIR)/$$f || exit 1; \
-	done
-	@echo; echo "== vigil explain (one failed login from auth.log)"
-	@grep -m1 'Failed password' $(DEMO_DIR)/auth.log | $(BIN) explain --tz UTC
-	@echo; echo "the generated logs and truth.json stay in $(DEMO_DIR)"
+demo: build ## run the whole pipeline on a generated attack scenario and print the alerts (no external service)
+	$(BIN) demo --dir $(DEMO_DIR)
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
