@@ -38,7 +38,7 @@ Usage:
   vigil run     [--config FILE]                           the daemon: tail, store, detect, alert (SIGHUP reloads)
   vigil demo    [--scenario S] [--lines N] [--dir DIR]    run the whole pipeline on a generated attack, print the alerts
   vigil explain [--format F] [LINE...]                    show how each line (or stdin) is parsed, as JSON
-  vigil replay  [--format F] [--output events|none] FILE...|-
+  vigil replay  [--format F] [--output events|none] [--clickhouse DSN] FILE...|-
                                                           parse files from the start, NDJSON events on stdout
   vigil gen     --scenario NAME --lines N --out DIR [--seed S] [--start T]
                                                           write synthetic logs with attacks and truth.json
@@ -353,7 +353,14 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var df detectFlags
 	df.register(fs)
 	output := fs.String("output", app.OutputAlerts, "what to write on stdout: alerts (NDJSON), events (NDJSON) or none (only the summary on stderr)")
+	var sf storeFlags
+	fs.StringVar(&sf.dsn, "clickhouse", "", "also store every event in ClickHouse at this DSN, clickhouse://user@host:9000/database")
+	fs.StringVar(&sf.passwordFile, "password-file", "", "file holding the ClickHouse password")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sc, err := sf.config()
+	if err != nil {
 		return err
 	}
 	popts, err := pf.options()
@@ -372,6 +379,7 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		Paths: fs.Args(), Stdin: stdin, Stdout: stdout,
 		Enrich: ef.options(baseEnrich(&df, cfg), setFlags(fs)),
 		Rules:  det.Rules, Lists: det.Lists,
+		Store:    sc,
 		Progress: progressPrinter(stderr),
 		Logger:   newLogger(stderr),
 	})

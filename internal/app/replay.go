@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-sec/vigil/ingest/parse"
 	"github.com/vigil-sec/vigil/ingest/source"
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/rules"
 )
 
@@ -46,6 +47,10 @@ type ReplayOptions struct {
 	// Stdout when Output is OutputAlerts, and drops them otherwise (they
 	// are still counted).
 	Alerts AlertFunc
+	// Store, when its DSN is set, stores every event in ClickHouse through
+	// a store.Writer; Replay returns once they are all inserted. An empty
+	// SpoolDir spools in a temporary directory.
+	Store store.Config
 	// Progress, when set, is called about four times a second while the
 	// replay runs, and once at its end.
 	Progress func(Progress)
@@ -93,6 +98,7 @@ type Summary struct {
 	Total    ingest.ParserStats            `json:"total"`
 	Actions  []ActionCount                 `json:"actions"`
 	Alerts   uint64                        `json:"alerts"` // alerts raised, closing versions included
+	Stored   uint64                        `json:"stored"` // events inserted into ClickHouse
 	Duration time.Duration                 `json:"duration_ns"`
 }
 
@@ -150,6 +156,21 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 		}
 		det = newDetector(engine, emit, false)
 		sinks = append(sinks, det)
+	}
+
+	var (
+		writer  *store.Writer
+		drained bool // every event is in ClickHouse
+	)
+	if opts.Store.DSN != "" {
+		w, stop, err := startWriter(ctx, opts.Store, opts.Logger)
+		if err != nil {
+			return Summary{}, err
+		}
+		defer func() { stop(drained) }()
+		writer = w
+		// First, so that an event is stored before the rules see it.
+		sinks = append([]ingest.Sink{w}, sinks...)
 	}
 
 	en, err := newEnrichers(opts.Enrich, opts.Logger)
@@ -253,7 +274,15 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 			return Summary{}, fmt.Errorf("write events: %w", err)
 		}
 	}
-	sum := Summary{Parsers: make(map[string]ingest.ParserStats), Duration: time.Since(start)}
+	var stored uint64
+	if writer != nil {
+		if err := writer.Flush(ctx); err != nil {
+			return Summary{}, fmt.Errorf("store: %w (the rest stays in the spool)", err)
+		}
+		drained = true
+		stored = writer.Stats().Inserted
+	}
+	sum := Summary{Stored: stored, Parsers: make(map[string]ingest.ParserStats), Duration: time.Since(start)}
 	for _, st := range stats {
 		per, _ := st.Parsers()
 		for name, c := range per {
@@ -276,6 +305,40 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 		sum.Alerts = det.alerts
 	}
 	return sum, nil
+}
+
+// startWriter opens a store.Writer for cfg and runs it until stop, which
+// also closes it and removes a temporary spool if it was drained.
+func startWriter(ctx context.Context, cfg store.Config, logger *slog.Logger) (*store.Writer, func(drained bool), error) {
+	tmp := ""
+	if cfg.SpoolDir == "" {
+		d, err := os.MkdirTemp("", "vigil-replay-spool-")
+		if err != nil {
+			return nil, nil, err
+		}
+		tmp, cfg.SpoolDir = d, d
+	}
+	w, err := store.NewWriter(cfg, logger)
+	if err != nil {
+		if tmp != "" {
+			os.RemoveAll(tmp)
+		}
+		return nil, nil, err
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	stop := func(drained bool) {
+		cancel()
+		<-done
+		w.Close()
+		if tmp != "" && drained {
+			os.RemoveAll(tmp)
+		} else if tmp != "" && logger != nil {
+			logger.Warn("events not stored are kept in the spool; import them with vigil store load", "spool", tmp)
+		}
+	}
+	return w, stop, nil
 }
 
 func replayInput(path string, opts ReplayOptions) (ingest.Input, func(), error) {
@@ -371,6 +434,9 @@ func WriteSummary(w io.Writer, s Summary) {
 		s.Total.Lines, s.Total.Events, s.Total.Unparsed, s.Total.Truncated,
 		s.Duration.Round(time.Millisecond), s.LinesPerSecond())
 	fmt.Fprintf(w, "alerts %d\n", s.Alerts)
+	if s.Stored > 0 {
+		fmt.Fprintf(w, "stored %d events in ClickHouse\n", s.Stored)
+	}
 	names := make([]string, 0, len(s.Parsers))
 	for n := range s.Parsers {
 		names = append(names, n)
