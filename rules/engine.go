@@ -776,8 +776,12 @@ func (e *Engine) fire(c *compiled, f firing) {
 		Description: c.r.Description,
 		Evidence:    f.evidence,
 	}
-	if f.ev != nil {
-		a.SrcIP, a.User, a.Host, a.GeoCountry = f.ev.SrcIP, f.ev.User, f.ev.Host, f.ev.GeoCountry
+	if ev := f.ev; ev != nil {
+		a.SrcIP, a.User, a.Host, a.GeoCountry = ev.SrcIP, ev.User, ev.Host, ev.GeoCountry
+		a.ASN, a.ASOrg = ev.ASN, ev.ASOrg
+		if ev.SrcHostVerified {
+			a.SrcHost = ev.SrcHost
+		}
 	}
 	a.ID = alertID(c.r.ID, event.GroupKeyOf(group), f.first, f.ts)
 	o := &openAlert{Alert: a, Key: key, Extra: f.extra, Distinct: f.distinct, Until: f.ts + int64(c.r.Cooldown)}
