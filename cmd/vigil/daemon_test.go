@@ -290,7 +290,11 @@ log: {level: debug, format: json}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		expo = string(b)
-		if v, _ := metric(expo, "vigil_source_lines_total", `source="auth"`); v == 13 {
+		// The fake Slack sees a message before vigil has read the answer
+		// and counted it, so wait for the counter too.
+		lines, _ := metric(expo, "vigil_source_lines_total", `source="auth"`)
+		sent, _ := metric(expo, "vigil_alerts_notified_total", `receiver="security",rule="sensitive-path-served"`)
+		if lines == 13 && sent == 1 {
 			break
 		}
 	}
