@@ -38,8 +38,9 @@ Usage:
   vigil run     [--config FILE]                           the daemon: tail, store, detect, alert (SIGHUP reloads)
   vigil demo    [--scenario S] [--lines N] [--dir DIR]    run the whole pipeline on a generated attack, print the alerts
   vigil explain [--format F] [LINE...]                    show how each line (or stdin) is parsed, as JSON
-  vigil replay  [--format F] [--output events|none] [--clickhouse DSN] FILE...|-
-                                                          parse files from the start, NDJSON events on stdout
+  vigil replay  [--format F] [--output events|none] [--clickhouse DSN] [--config FILE] FILE...|-
+                                                          parse files from the start and detect; NDJSON alerts on
+                                                          stdout, also sent to the config's Slack and webhooks
   vigil gen     --scenario NAME --lines N --out DIR [--seed S] [--start T]
                                                           write synthetic logs with attacks and truth.json
   vigil check-config FILE... | --example                  validate config files; print the annotated example
@@ -356,6 +357,8 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var sf storeFlags
 	fs.StringVar(&sf.dsn, "clickhouse", "", "also store every event in ClickHouse at this DSN, clickhouse://user@host:9000/database")
 	fs.StringVar(&sf.passwordFile, "password-file", "", "file holding the ClickHouse password")
+	deliver := fs.Bool("deliver", true, "send the alerts to the Slack and webhook receivers of --config, through the daemon's dispatcher")
+	drain := fs.Duration("drain-timeout", app.DefaultReplayDrain, "how long to wait after the last line for alerts to be delivered")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -374,12 +377,17 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if fs.NArg() == 0 {
 		return usageError{"replay: name at least one file, or - for stdin"}
 	}
+	var dcfg *config.Config
+	if *deliver && df.config != "" && len(cfg.Alerts.Slack)+len(cfg.Alerts.Webhook) > 0 {
+		dcfg = cfg
+	}
 	sum, err := app.Replay(ctx, app.ReplayOptions{
 		Format: pf.format, Parse: popts, Output: *output,
 		Paths: fs.Args(), Stdin: stdin, Stdout: stdout,
 		Enrich: ef.options(baseEnrich(&df, cfg), setFlags(fs)),
 		Rules:  det.Rules, Lists: det.Lists,
-		Store:    sc,
+		Store:   sc,
+		Deliver: dcfg, DrainTimeout: *drain,
 		Progress: progressPrinter(stderr),
 		Logger:   newLogger(stderr),
 	})

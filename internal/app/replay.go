@@ -12,10 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-sec/vigil/alert"
 	"github.com/vigil-sec/vigil/ingest"
 	"github.com/vigil-sec/vigil/ingest/enrich"
 	"github.com/vigil-sec/vigil/ingest/parse"
 	"github.com/vigil-sec/vigil/ingest/source"
+	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/rules"
@@ -51,6 +53,15 @@ type ReplayOptions struct {
 	// a store.Writer; Replay returns once they are all inserted. An empty
 	// SpoolDir spools in a temporary directory.
 	Store store.Config
+	// Deliver, when set, also hands every alert to a dispatcher built from
+	// its alerts block, as the daemon does: the Slack and webhook
+	// receivers with their routes, grouping and the silences. Replay
+	// returns once every alert is delivered, or fails after DrainTimeout
+	// naming the directory that keeps the rest.
+	Deliver *config.Config
+	// DrainTimeout bounds the delivery after the last line; 0 means
+	// DefaultReplayDrain.
+	DrainTimeout time.Duration
 	// Progress, when set, is called about four times a second while the
 	// replay runs, and once at its end.
 	Progress func(Progress)
@@ -94,12 +105,16 @@ func (p Progress) ETA() time.Duration {
 
 // Summary is what a replay read and parsed.
 type Summary struct {
-	Parsers  map[string]ingest.ParserStats `json:"parsers"`
-	Total    ingest.ParserStats            `json:"total"`
-	Actions  []ActionCount                 `json:"actions"`
-	Alerts   uint64                        `json:"alerts"` // alerts raised, closing versions included
-	Stored   uint64                        `json:"stored"` // events inserted into ClickHouse
-	Duration time.Duration                 `json:"duration_ns"`
+	Parsers map[string]ingest.ParserStats `json:"parsers"`
+	Total   ingest.ParserStats            `json:"total"`
+	Actions []ActionCount                 `json:"actions"`
+	Alerts  uint64                        `json:"alerts"` // alerts raised, closing versions included
+	Stored  uint64                        `json:"stored"` // events inserted into ClickHouse
+	// Notifications counts the messages receivers accepted, and
+	// Delivered the alerts in them, when the replay delivers alerts.
+	Notifications uint64        `json:"notifications,omitempty"`
+	Delivered     uint64        `json:"delivered,omitempty"`
+	Duration      time.Duration `json:"duration_ns"`
 }
 
 // ActionCount counts the events of one kind, action and outcome.
@@ -123,7 +138,10 @@ func (s Summary) LinesPerSecond() float64 {
 // Files are replayed one after the other, in the order given, so that the
 // same input always gives the same output.
 func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
-	var sinks []ingest.Sink
+	var (
+		sinks          []ingest.Sink
+		finishDelivery func() (alert.Stats, error)
+	)
 	counter := &actionCounter{counts: make(map[actionKey]uint64)}
 	sinks = append(sinks, counter)
 	var out *bufio.Writer
@@ -143,6 +161,30 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 	}
 	if emit == nil {
 		emit = func(context.Context, []event.Alert) error { return nil }
+	}
+	var dlv *delivery
+	if opts.Deliver != nil && len(opts.Rules) > 0 {
+		var err error
+		if dlv, err = startDelivery(ctx, opts.Deliver, opts.Store, opts.DrainTimeout, opts.Logger); err != nil {
+			return Summary{}, err
+		}
+		finished := false
+		defer func() {
+			if !finished {
+				dlv.cleanup()
+			}
+		}()
+		local := emit
+		emit = func(ctx context.Context, alerts []event.Alert) error {
+			if err := local(ctx, alerts); err != nil {
+				return err
+			}
+			return dlv.send(ctx, alerts)
+		}
+		finishDelivery = func() (alert.Stats, error) {
+			finished = true
+			return dlv.finish()
+		}
 	}
 	var det *detector
 	if len(opts.Rules) > 0 {
@@ -274,6 +316,13 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 			return Summary{}, fmt.Errorf("write events: %w", err)
 		}
 	}
+	var dst alert.Stats
+	if finishDelivery != nil {
+		var err error
+		if dst, err = finishDelivery(); err != nil {
+			return Summary{}, fmt.Errorf("deliver alerts: %w", err)
+		}
+	}
 	var stored uint64
 	if writer != nil {
 		if err := writer.Flush(ctx); err != nil {
@@ -282,7 +331,7 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 		drained = true
 		stored = writer.Stats().Inserted
 	}
-	sum := Summary{Stored: stored, Parsers: make(map[string]ingest.ParserStats), Duration: time.Since(start)}
+	sum := Summary{Stored: stored, Notifications: dst.Notifications, Delivered: dst.Alerts, Parsers: make(map[string]ingest.ParserStats), Duration: time.Since(start)}
 	for _, st := range stats {
 		per, _ := st.Parsers()
 		for name, c := range per {
@@ -434,6 +483,9 @@ func WriteSummary(w io.Writer, s Summary) {
 		s.Total.Lines, s.Total.Events, s.Total.Unparsed, s.Total.Truncated,
 		s.Duration.Round(time.Millisecond), s.LinesPerSecond())
 	fmt.Fprintf(w, "alerts %d\n", s.Alerts)
+	if s.Notifications > 0 {
+		fmt.Fprintf(w, "delivered %d alerts in %d notifications\n", s.Delivered, s.Notifications)
+	}
 	if s.Stored > 0 {
 		fmt.Fprintf(w, "stored %d events in ClickHouse\n", s.Stored)
 	}

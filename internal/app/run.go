@@ -321,8 +321,22 @@ func dispatcherConfig(cfg *config.Config) (alert.Config, error) {
 // receivers builds the notifiers of the alerts block, each wrapped to
 // count what it is sent and what fails, then the extra ones of opts.
 func (d *Daemon) receivers(cfg *config.Config) ([]alert.Receiver, error) {
+	out, err := configReceivers(cfg, filepath.Join(cfg.StateDir, "alerts"), d.opts.Stdout, d.logger)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, d.opts.Receivers...)
+	for i := range out {
+		out[i] = d.metrics.counted(out[i])
+	}
+	return out, nil
+}
+
+// configReceivers builds the notifiers the alerts block names: Slack
+// (keeping its thread state in stateDir), webhooks, and NDJSON on stdout
+// when alerts.stdout is set and stdout is not nil.
+func configReceivers(cfg *config.Config, stateDir string, stdout io.Writer, logger *slog.Logger) ([]alert.Receiver, error) {
 	var out []alert.Receiver
-	stateDir := filepath.Join(cfg.StateDir, "alerts")
 	for i, s := range cfg.Alerts.Slack {
 		pii, err := alert.ParsePII(s.PII)
 		if err != nil {
@@ -333,11 +347,11 @@ func (d *Daemon) receivers(cfg *config.Config) ([]alert.Receiver, error) {
 			Token: s.Token, TokenFile: s.TokenFile, Channel: s.Channel, APIURL: s.APIURL,
 			StateDir:    stateDir,
 			MinSeverity: s.MinSeverity, Rules: s.Rules, Tags: s.Tags, PII: pii,
-		}, d.logger)
+		}, logger)
 		if err != nil {
 			return nil, fmt.Errorf("alerts.slack[%d]: %w", i, err)
 		}
-		out = append(out, d.metrics.counted(n.Receiver()))
+		out = append(out, n.Receiver())
 	}
 	for i, w := range cfg.Alerts.Webhook {
 		pii, err := alert.ParsePII(w.PII)
@@ -355,13 +369,10 @@ func (d *Daemon) receivers(cfg *config.Config) ([]alert.Receiver, error) {
 		if err != nil {
 			return nil, fmt.Errorf("alerts.webhook[%d]: %w", i, err)
 		}
-		out = append(out, d.metrics.counted(n.Receiver()))
+		out = append(out, n.Receiver())
 	}
-	if cfg.Alerts.Stdout {
-		out = append(out, d.metrics.counted(alert.Receiver{Notifier: webhook.NewWriter("stdout", d.opts.Stdout)}))
-	}
-	for _, r := range d.opts.Receivers {
-		out = append(out, d.metrics.counted(r))
+	if cfg.Alerts.Stdout && stdout != nil {
+		out = append(out, alert.Receiver{Notifier: webhook.NewWriter("stdout", stdout)})
 	}
 	return out, nil
 }
