@@ -28,6 +28,7 @@ const (
 	DefaultArchiveBytes   = ByteSize(1 << 30)
 	DefaultMaxKeys        = 100_000
 	DefaultLateness       = time.Minute
+	DefaultWarm           = 30 * 24 * time.Hour
 	DefaultGroupWait      = 10 * time.Second
 	DefaultGroupInterval  = 5 * time.Minute
 	DefaultRepeatInterval = 4 * time.Hour
@@ -196,6 +197,12 @@ type Rules struct {
 	// Lateness is how far behind the newest event time an event may come
 	// and still be counted in its window.
 	Lateness time.Duration `yaml:"lateness"`
+	// Watch reloads the rules, as SIGHUP does, when a file under Paths or
+	// a list file changes.
+	Watch bool `yaml:"watch"`
+	// Warm is how much stored history warms the first_seen rules that
+	// start without state, when ClickHouse is configured; 0 turns it off.
+	Warm time.Duration `yaml:"warm"`
 }
 
 // Alerts is the alerts block; package alert owns what it means.
@@ -315,7 +322,7 @@ func defaults() *Config {
 			Retention:     DefaultRetention,
 		},
 		Archive: Archive{MaxBytes: DefaultArchiveBytes},
-		Rules:   Rules{Builtin: true, MaxKeys: DefaultMaxKeys, Lateness: DefaultLateness},
+		Rules:   Rules{Builtin: true, MaxKeys: DefaultMaxKeys, Lateness: DefaultLateness, Watch: true, Warm: DefaultWarm},
 		Alerts: Alerts{
 			PII:            PIIRetain,
 			GroupWait:      DefaultGroupWait,

@@ -330,6 +330,7 @@ func (v *validator) rules(r *Rules) {
 		v.bad("rules.max_keys", "must be between 1 and 100000000, got %d", r.MaxKeys)
 	}
 	v.between("rules.lateness", r.Lateness, 0, 24*time.Hour)
+	v.between("rules.warm", r.Warm, 0, 400*24*time.Hour)
 }
 
 func (v *validator) alerts(a *Alerts) {
