@@ -51,6 +51,23 @@ func LoadDir(dir string) ([]*Rule, error) {
 	return loadFS(os.DirFS(dir), ".", dir)
 }
 
+// LoadPath loads the rule file at path, or every rule file of the
+// directory at path as LoadDir does.
+func LoadPath(path string) ([]*Rule, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rules: %w", err)
+	}
+	if fi.IsDir() {
+		return LoadDir(path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rule file: %w", err)
+	}
+	return Parse(path, data)
+}
+
 // LoadFS loads every *.yml and *.yaml file of dir in fsys, in name order.
 // It returns the rules that are valid and an error listing every problem
 // (each an *Error: file:line: rule id: reason); callers that must refuse a

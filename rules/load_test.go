@@ -28,6 +28,28 @@ func TestLoadTestdata(t *testing.T) {
 	}
 }
 
+func TestLoadPath(t *testing.T) {
+	dir, err := LoadPath("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := LoadPath(filepath.Join("testdata", "other.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(file) == 0 || len(file) >= len(dir) {
+		t.Fatalf("other.yml has %d rules, the directory %d", len(file), len(dir))
+	}
+	for _, r := range file {
+		if r.File != filepath.Join("testdata", "other.yml") {
+			t.Errorf("rule %s is from %s", r.ID, r.File)
+		}
+	}
+	if _, err := LoadPath(filepath.Join("testdata", "missing.yml")); err == nil || !strings.Contains(err.Error(), "missing.yml") {
+		t.Errorf("LoadPath of a missing file: %v, want an error naming it", err)
+	}
+}
+
 func TestInlineTests(t *testing.T) {
 	rs, err := LoadDir("testdata")
 	if err != nil {

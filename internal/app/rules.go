@@ -24,13 +24,13 @@ var (
 )
 
 // RuleSources name where rules come from: the embedded catalog (nil for
-// none) and directories of custom rules.
+// none) and custom rules: rule files and directories of them.
 type RuleSources struct {
 	Builtin fs.FS
 	Dirs    []string
 }
 
-// LoadRules loads the builtin rules and every directory, and returns the
+// LoadRules loads the builtin rules and every file or directory, and returns the
 // rules that are valid with an error listing every problem, one per line
 // (file:line: rule id: reason), duplicate ids across sources included.
 func LoadRules(src RuleSources) ([]*rules.Rule, error) {
@@ -44,7 +44,7 @@ func LoadRules(src RuleSources) ([]*rules.Rule, error) {
 		sets = append(sets, rs)
 	}
 	for _, dir := range src.Dirs {
-		rs, err := rules.LoadDir(dir)
+		rs, err := rules.LoadPath(dir)
 		if err != nil {
 			errs = append(errs, err)
 		}
