@@ -90,6 +90,8 @@ type Daemon struct {
 	disp       *alert.Dispatcher
 	metrics    *metrics
 	reloadCh   chan generation
+	fileReload chan struct{} // the rule files changed (watchRules)
+	rearm      chan struct{} // a reload took effect: watch its rule files
 
 	stateMu sync.Mutex
 	gen     *generation // what the pipeline runs now
@@ -138,6 +140,8 @@ func NewDaemon(opts RunOptions) (*Daemon, error) {
 	d := &Daemon{
 		opts: opts, logger: logger, cfg: cfg,
 		reloadCh:    make(chan generation, 1),
+		fileReload:  make(chan struct{}, 1),
+		rearm:       make(chan struct{}, 1),
 		pastParsers: make(map[string]ingest.ParserStats),
 		pastSources: make(map[string]source.FileStats),
 	}
@@ -436,6 +440,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	wg.Go(func() { d.reloadLoop(ctx) })
+	if d.cfg.Rules.Watch && d.cfg.File != "" {
+		wg.Go(func() {
+			watchRules(ctx, d.currentConfig, func() {
+				select {
+				case d.fileReload <- struct{}{}:
+				default:
+				}
+			}, d.rearm, d.logger.With("component", "rules"))
+		})
+	}
 	tickDone := make(chan struct{})
 	go func() { defer close(tickDone); d.tickLoop(ctx) }()
 
@@ -584,6 +598,10 @@ func (d *Daemon) runPipelines(ctx context.Context, stop context.CancelFunc) erro
 		d.cfgMu.Lock()
 		d.cfg = n.cfg
 		d.cfgMu.Unlock()
+		select {
+		case d.rearm <- struct{}{}:
+		default:
+		}
 		d.reloads.Add(1)
 		d.logger.Info("reloaded", "sources", len(n.cfg.Sources), "rules", len(n.det.Rules))
 	}
@@ -645,6 +663,7 @@ func (d *Daemon) reloadLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.opts.Reload:
+		case <-d.fileReload:
 		}
 		if err := d.reload(ctx); err != nil {
 			d.reloadKO.Add(1)
@@ -653,10 +672,15 @@ func (d *Daemon) reloadLoop(ctx context.Context) {
 	}
 }
 
-func (d *Daemon) reload(ctx context.Context) error {
+// currentConfig is the config running now.
+func (d *Daemon) currentConfig() *config.Config {
 	d.cfgMu.Lock()
-	old := d.cfg
-	d.cfgMu.Unlock()
+	defer d.cfgMu.Unlock()
+	return d.cfg
+}
+
+func (d *Daemon) reload(ctx context.Context) error {
+	old := d.currentConfig()
 	cfg := old
 	if old.File != "" {
 		var err error

@@ -142,6 +142,7 @@ sources:
 rules:
   builtin: false
   paths: [%s]
+  watch: false
 enrich:
   rdns: {enabled: false}
 alerts:
