@@ -94,6 +94,13 @@
 // snapshotted to the state directory so that a restart neither forgets nor
 // alerts twice. The same input always gives the same alerts.
 //
+// The first_seen rules that start without state (a fresh install, a rule
+// added or changed since the snapshot) can be warmed from stored events
+// before the first Process: Warming says which events would help, Warm
+// records their tuples and starts the learning period at the oldest, and
+// nothing fires. A store holding more than learn of history thus ends the
+// learning period at once, knowing each group's usual values.
+//
 // An alert is returned when it fires. Repeats inside its cooldown fold into
 // it (count, last_ts, evidence; same id); if any did, it is returned once
 // more, state resolved, when the watermark passes the end of the cooldown,

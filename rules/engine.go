@@ -47,8 +47,8 @@ type EngineConfig struct {
 }
 
 // Engine evaluates rules over events on event time and raises alerts. It is
-// not safe for concurrent use: one goroutine calls Process, Tick, Flush,
-// RunSQL, Snapshot and Stats (the app's rules worker).
+// not safe for concurrent use: one goroutine calls Warm, Process, Tick,
+// Flush, RunSQL, Snapshot and Stats (the app's rules worker).
 //
 // Output. An alert is returned once when it fires (state firing). Repeats
 // for the same rule and group inside the rule's cooldown fold into it
@@ -77,6 +77,8 @@ type Engine struct {
 	cur    *event.Event // the event Process is evaluating
 	curRaw string       // its evidence line, once a rule needed it
 	curOK  bool
+
+	warm warming // the first_seen rules Warm may feed
 }
 
 // compiled is one rule bound to an engine.
@@ -163,6 +165,7 @@ func NewEngine(rules []*Rule, cfg EngineConfig) (*Engine, error) {
 			e.logger.Warn("rule state not restored, starting empty", "path", e.statePath(), "err", err)
 		}
 	}
+	e.initWarm()
 	return e, nil
 }
 

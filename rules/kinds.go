@@ -335,8 +335,26 @@ type firstSeenState struct {
 }
 
 func (fs *firstSeenEval) process(e *Engine, c *compiled, ev *event.Event, key []byte) {
+	full, added := fs.see(e, c, ev, key)
+	ts := ev.Ts.UnixNano()
+	if !added || ts < fs.LearnUntil {
+		return
+	}
 	n := len(key)
-	full := c.field.appendKey(key, ev)
+	group := make(map[string]string, len(c.group.names)+len(c.field.names))
+	c.group.values(string(full[:n]), group)
+	c.field.values(string(full[n:]), group)
+	e.fire(c, firing{key: full, ev: ev, ts: ts, first: ts, count: 1, evidence: []string{e.evidence(ev)}, group: group})
+}
+
+// see records the tuple of ev for the group key (which starts
+// e.keyBuf), the earliest time winning, and returns the group key followed
+// by the tuple and whether the tuple is new. The learning period starts at
+// the first event recorded. An event whose tuple fields are all empty is
+// not recorded: full is nil. Process and Warm share it, so that warming
+// learns exactly what processing would.
+func (fs *firstSeenEval) see(e *Engine, c *compiled, ev *event.Event, key []byte) (full []byte, added bool) {
+	full = c.field.appendKey(key, ev)
 	e.keyBuf = full
 	empty := true
 	for _, g := range c.field.get {
@@ -346,7 +364,7 @@ func (fs *firstSeenEval) process(e *Engine, c *compiled, ev *event.Event, key []
 		}
 	}
 	if empty {
-		return
+		return nil, false
 	}
 	ts := ev.Ts.UnixNano()
 	if fs.LearnUntil == 0 {
@@ -355,16 +373,10 @@ func (fs *firstSeenEval) process(e *Engine, c *compiled, ev *event.Event, key []
 	s, added := fs.t.get(full)
 	if !added {
 		s.s.Seen = min(s.s.Seen, ts)
-		return
+		return full, false
 	}
 	s.s.Seen = ts
-	if ts < fs.LearnUntil {
-		return
-	}
-	group := make(map[string]string, len(c.group.names)+len(c.field.names))
-	c.group.values(string(full[:n]), group)
-	c.field.values(string(full[n:]), group)
-	e.fire(c, firing{key: full, ev: ev, ts: ts, first: ts, count: 1, evidence: []string{e.evidence(ev)}, group: group})
+	return full, true
 }
 
 func (fs *firstSeenEval) size() (uint64, uint64) { return uint64(fs.t.len()), fs.t.evictions }
