@@ -3,7 +3,8 @@
 // It owns the schema (embedded, versioned migrations in two dialects chosen
 // from the server's version: baseline for old servers such as Debian's 18.16,
 // modern for 23.8 and later), the batching event Writer with its on-disk
-// spool, the AlertWriter, retention by dropping daily partitions, a local
+// spool, the Writer's ScanEvents, which reads stored events back in time
+// order, the AlertWriter, retention by dropping daily partitions, a local
 // NDJSON Archive for when no ClickHouse is configured, and Load, which
 // imports an archive or a spool later.
 //

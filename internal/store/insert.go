@@ -13,25 +13,205 @@ import (
 	"github.com/vigil-sec/vigil/internal/event"
 )
 
-// eventColumns returns the events table's INSERT column list for d.
-func eventColumns(d Dialect) []string {
-	cols := []string{"ts"}
+// eventColumn is one column of the events table together with the Event
+// field it holds. newEventColumns is the one description of that mapping:
+// insertEvents writes through it and ScanEvents reads back through it, so a
+// column is stored and read alike.
+type eventColumn interface {
+	// name returns the column's name in the events table.
+	name() string
+	// appendRows appends the stored values of evs to the column's batch.
+	appendRows(evs []event.Event)
+	// batch returns the values appended since reset, as the typed slice
+	// the driver appends without reflection.
+	batch() any
+	// reset empties the batch and keeps its memory.
+	reset()
+	// dest returns where rows.Scan puts the column's value of a row.
+	dest() any
+	// load sets e's field from the value last scanned into dest.
+	load(e *event.Event)
+}
+
+// typedColumn is an eventColumn whose stored values have the Go type T.
+type typedColumn[T any] struct {
+	col string
+	put func(*event.Event) T  // the value stored for an event
+	get func(*event.Event, T) // sets the event's field from a stored value
+	buf []T
+	v   T
+}
+
+func (c *typedColumn[T]) name() string { return c.col }
+
+func (c *typedColumn[T]) appendRows(evs []event.Event) {
+	for i := range evs {
+		c.buf = append(c.buf, c.put(&evs[i]))
+	}
+}
+
+func (c *typedColumn[T]) batch() any          { return c.buf }
+func (c *typedColumn[T]) reset()              { c.buf = c.buf[:0] }
+func (c *typedColumn[T]) dest() any           { return &c.v }
+func (c *typedColumn[T]) load(e *event.Event) { c.get(e, c.v) }
+
+// field maps a column to an Event field of the same Go type, stored as is.
+func field[T any](name string, f func(*event.Event) *T) eventColumn {
+	return &typedColumn[T]{
+		col: name,
+		put: func(e *event.Event) T { return *f(e) },
+		get: func(e *event.Event, v T) { *f(e) = v },
+	}
+}
+
+// text maps a String column to a field of a string type (Role, Zone).
+func text[S ~string](name string, f func(*event.Event) *S) eventColumn {
+	return &typedColumn[string]{
+		col: name,
+		put: func(e *event.Event) string { return string(*f(e)) },
+		get: func(e *event.Event, v string) { *f(e) = S(v) },
+	}
+}
+
+// newEventColumns returns the events table's columns for d, in INSERT
+// order, each with an empty batch. The columns of one call share state
+// (the baseline's attrs.key for attrs.value), so use them together and
+// from one goroutine.
+func newEventColumns(d Dialect) []eventColumn {
+	var cols []eventColumn
 	if d == Baseline {
-		cols = append(cols, "ts_ms")
+		cols = append(cols,
+			&typedColumn[time.Time]{col: "ts",
+				put: func(e *event.Event) time.Time { return clampTime(e.Ts).Truncate(time.Second) },
+				get: func(e *event.Event, v time.Time) { e.Ts = v.UTC() }},
+			// ts_ms comes after ts, which its get adds to.
+			&typedColumn[uint16]{col: "ts_ms",
+				put: func(e *event.Event) uint16 { return uint16(clampTime(e.Ts).Nanosecond() / int(time.Millisecond)) },
+				get: func(e *event.Event, v uint16) { e.Ts = e.Ts.Add(time.Duration(v) * time.Millisecond) }},
+		)
+	} else {
+		cols = append(cols, &typedColumn[time.Time]{col: "ts",
+			put: func(e *event.Event) time.Time { return clampTime(e.Ts).Truncate(time.Millisecond) },
+			get: func(e *event.Event, v time.Time) { e.Ts = v.UTC() }})
 	}
 	cols = append(cols,
-		"host", "kind", "source", "parser", "program", "pid", "action", "outcome", "reason",
-		"auth_method", "mfa", "user", "user_role", "target_user", "session_id",
-		"src_ip", "src_port", "src_host", "src_host_verified", "src_zone",
-		"geo_country", "geo_city", "geo_lat", "geo_lon", "geo_accuracy_km", "asn", "as_org",
-		"http_method", "http_host", "http_path", "http_query", "http_status", "http_bytes", "http_referer", "user_agent",
-		"severity", "message")
+		field("host", func(e *event.Event) *string { return &e.Host }),
+		&typedColumn[string]{col: "kind",
+			put: func(e *event.Event) string { return kindValue(e.Kind) },
+			get: func(e *event.Event, v string) { e.Kind = event.Kind(v) }},
+		field("source", func(e *event.Event) *string { return &e.Source }),
+		field("parser", func(e *event.Event) *string { return &e.Parser }),
+		field("program", func(e *event.Event) *string { return &e.Program }),
+		field("pid", func(e *event.Event) *uint32 { return &e.PID }),
+		field("action", func(e *event.Event) *string { return &e.Action }),
+		&typedColumn[string]{col: "outcome",
+			put: func(e *event.Event) string { return outcomeValue(e.Outcome) },
+			get: func(e *event.Event, v string) { e.Outcome = event.Outcome(v) }},
+		field("reason", func(e *event.Event) *string { return &e.Reason }),
+		field("auth_method", func(e *event.Event) *string { return &e.AuthMethod }),
+		field("mfa", func(e *event.Event) *string { return &e.MFA }),
+		field("user", func(e *event.Event) *string { return &e.User }),
+		text("user_role", func(e *event.Event) *event.Role { return &e.UserRole }),
+		field("target_user", func(e *event.Event) *string { return &e.TargetUser }),
+		field("session_id", func(e *event.Event) *string { return &e.SessionID }),
+	)
 	if d == Baseline {
-		cols = append(cols, "attrs.key", "attrs.value")
+		cols = append(cols, &typedColumn[string]{col: "src_ip",
+			put: func(e *event.Event) string { return addr16(e.SrcIP) },
+			get: func(e *event.Event, v string) { e.SrcIP = addrFrom16(v) }})
 	} else {
-		cols = append(cols, "attrs")
+		cols = append(cols, &typedColumn[netip.Addr]{col: "src_ip",
+			put: func(e *event.Event) netip.Addr {
+				if !e.SrcIP.IsValid() {
+					return netip.IPv6Unspecified()
+				}
+				return netip.AddrFrom16(e.SrcIP.As16())
+			},
+			get: func(e *event.Event, v netip.Addr) { e.SrcIP = storedAddr(v) }})
 	}
-	return append(cols, "raw", "event_id")
+	cols = append(cols,
+		field("src_port", func(e *event.Event) *uint16 { return &e.SrcPort }),
+		field("src_host", func(e *event.Event) *string { return &e.SrcHost }),
+	)
+	if d == Baseline {
+		cols = append(cols, &typedColumn[uint8]{col: "src_host_verified",
+			put: func(e *event.Event) uint8 {
+				if e.SrcHostVerified {
+					return 1
+				}
+				return 0
+			},
+			get: func(e *event.Event, v uint8) { e.SrcHostVerified = v != 0 }})
+	} else {
+		cols = append(cols, field("src_host_verified", func(e *event.Event) *bool { return &e.SrcHostVerified }))
+	}
+	cols = append(cols,
+		text("src_zone", func(e *event.Event) *event.Zone { return &e.SrcZone }),
+		field("geo_country", func(e *event.Event) *string { return &e.GeoCountry }),
+		field("geo_city", func(e *event.Event) *string { return &e.GeoCity }),
+		field("geo_lat", func(e *event.Event) *float64 { return &e.GeoLat }),
+		field("geo_lon", func(e *event.Event) *float64 { return &e.GeoLon }),
+		field("geo_accuracy_km", func(e *event.Event) *uint16 { return &e.GeoAccuracyKm }),
+		field("asn", func(e *event.Event) *uint32 { return &e.ASN }),
+		field("as_org", func(e *event.Event) *string { return &e.ASOrg }),
+		field("http_method", func(e *event.Event) *string { return &e.HTTPMethod }),
+		field("http_host", func(e *event.Event) *string { return &e.HTTPHost }),
+		field("http_path", func(e *event.Event) *string { return &e.HTTPPath }),
+		field("http_query", func(e *event.Event) *string { return &e.HTTPQuery }),
+		field("http_status", func(e *event.Event) *uint16 { return &e.HTTPStatus }),
+		field("http_bytes", func(e *event.Event) *uint64 { return &e.HTTPBytes }),
+		field("http_referer", func(e *event.Event) *string { return &e.HTTPReferer }),
+		field("user_agent", func(e *event.Event) *string { return &e.UserAgent }),
+		field("severity", func(e *event.Event) *string { return &e.Severity }),
+		field("message", func(e *event.Event) *string { return &e.Message }),
+	)
+	if d == Baseline {
+		var rowKeys []string // attrs.key of the row being read, for attrs.value
+		cols = append(cols,
+			&typedColumn[[]string]{col: "attrs.key",
+				put: func(e *event.Event) []string {
+					keys, _ := splitAttrs(e.Attrs)
+					return keys
+				},
+				get: func(_ *event.Event, v []string) { rowKeys = v }},
+			&typedColumn[[]string]{col: "attrs.value",
+				put: func(e *event.Event) []string {
+					_, values := splitAttrs(e.Attrs)
+					return values
+				},
+				get: func(e *event.Event, v []string) { e.Attrs = joinAttrs(rowKeys, v) }},
+		)
+	} else {
+		cols = append(cols, &typedColumn[map[string]string]{col: "attrs",
+			put: func(e *event.Event) map[string]string {
+				if e.Attrs == nil {
+					return map[string]string{}
+				}
+				return e.Attrs
+			},
+			get: func(e *event.Event, v map[string]string) {
+				if len(v) == 0 {
+					v = nil
+				}
+				e.Attrs = v
+			}})
+	}
+	return append(cols,
+		field("raw", func(e *event.Event) *string { return &e.Raw }),
+		&typedColumn[string]{col: "event_id",
+			put: func(e *event.Event) string { return string(e.EventID[:]) },
+			get: func(e *event.Event, v string) { copy(e.EventID[:], v) }},
+	)
+}
+
+// eventColumns returns the events table's INSERT column list for d.
+func eventColumns(d Dialect) []string {
+	cols := newEventColumns(d)
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.name()
+	}
+	return names
 }
 
 // insertSQL returns "INSERT INTO table (`c1`, `c2`, ...)".
@@ -43,51 +223,22 @@ func insertSQL(table string, cols []string) string {
 	return "INSERT INTO " + table + " (" + strings.Join(q, ", ") + ")"
 }
 
-// eventBlock holds a batch of events column by column, converted to the
-// Go types the driver appends without reflection.
+// eventBlock holds a batch of events column by column. The zero value is
+// ready for reset.
 type eventBlock struct {
-	d Dialect
-
-	ts                                               []time.Time
-	tsMS                                             []uint16
-	host, kind, source, parser, program              []string
-	pid                                              []uint32
-	action, outcome, reason, authMethod, mfa         []string
-	user, userRole, targetUser, sessionID            []string
-	srcIPFixed                                       []string // baseline: 16 raw bytes
-	srcIP                                            []netip.Addr
-	srcPort                                          []uint16
-	srcHost                                          []string
-	verifiedU8                                       []uint8
-	verified                                         []bool
-	srcZone, geoCountry, geoCity                     []string
-	geoLat, geoLon                                   []float64
-	geoAcc                                           []uint16
-	asn                                              []uint32
-	asOrg, httpMethod, httpHost, httpPath, httpQuery []string
-	httpStatus                                       []uint16
-	httpBytes                                        []uint64
-	httpReferer, userAgent, severity, message        []string
-	attrKeys, attrValues                             [][]string
-	attrs                                            []map[string]string
-	raw, eventID                                     []string
+	d    Dialect
+	cols []eventColumn
 }
 
+// reset empties the block for a batch in dialect d, keeping the columns'
+// memory when the dialect is unchanged.
 func (b *eventBlock) reset(d Dialect) {
-	*b = eventBlock{
-		d: d, ts: b.ts[:0], tsMS: b.tsMS[:0], host: b.host[:0], kind: b.kind[:0], source: b.source[:0],
-		parser: b.parser[:0], program: b.program[:0], pid: b.pid[:0], action: b.action[:0],
-		outcome: b.outcome[:0], reason: b.reason[:0], authMethod: b.authMethod[:0], mfa: b.mfa[:0],
-		user: b.user[:0], userRole: b.userRole[:0], targetUser: b.targetUser[:0], sessionID: b.sessionID[:0],
-		srcIPFixed: b.srcIPFixed[:0], srcIP: b.srcIP[:0], srcPort: b.srcPort[:0], srcHost: b.srcHost[:0],
-		verifiedU8: b.verifiedU8[:0], verified: b.verified[:0], srcZone: b.srcZone[:0],
-		geoCountry: b.geoCountry[:0], geoCity: b.geoCity[:0], geoLat: b.geoLat[:0], geoLon: b.geoLon[:0],
-		geoAcc: b.geoAcc[:0], asn: b.asn[:0], asOrg: b.asOrg[:0], httpMethod: b.httpMethod[:0],
-		httpHost: b.httpHost[:0], httpPath: b.httpPath[:0], httpQuery: b.httpQuery[:0],
-		httpStatus: b.httpStatus[:0], httpBytes: b.httpBytes[:0], httpReferer: b.httpReferer[:0],
-		userAgent: b.userAgent[:0], severity: b.severity[:0], message: b.message[:0],
-		attrKeys: b.attrKeys[:0], attrValues: b.attrValues[:0], attrs: b.attrs[:0],
-		raw: b.raw[:0], eventID: b.eventID[:0],
+	if b.cols == nil || b.d != d {
+		b.d, b.cols = d, newEventColumns(d)
+		return
+	}
+	for _, c := range b.cols {
+		c.reset()
 	}
 }
 
@@ -135,77 +286,22 @@ func addr16(a netip.Addr) string {
 	return string(b[:])
 }
 
-func (b *eventBlock) add(e *event.Event) {
-	ts := clampTime(e.Ts)
-	if b.d == Baseline {
-		b.ts = append(b.ts, ts.Truncate(time.Second))
-		b.tsMS = append(b.tsMS, uint16(ts.Nanosecond()/int(time.Millisecond)))
-	} else {
-		b.ts = append(b.ts, ts.Truncate(time.Millisecond))
+// addrFrom16 is the inverse of addr16: 16 zero bytes are no address and an
+// IPv4-mapped address is its IPv4 address.
+func addrFrom16(b string) netip.Addr {
+	var a [16]byte
+	copy(a[:], b)
+	return storedAddr(netip.AddrFrom16(a))
+}
+
+// storedAddr returns the event address that the stored address a stands
+// for: none for the unspecified address ::, the IPv4 address for an
+// IPv4-mapped one.
+func storedAddr(a netip.Addr) netip.Addr {
+	if !a.IsValid() || a == netip.IPv6Unspecified() {
+		return netip.Addr{}
 	}
-	b.host = append(b.host, e.Host)
-	b.kind = append(b.kind, kindValue(e.Kind))
-	b.source = append(b.source, e.Source)
-	b.parser = append(b.parser, e.Parser)
-	b.program = append(b.program, e.Program)
-	b.pid = append(b.pid, e.PID)
-	b.action = append(b.action, e.Action)
-	b.outcome = append(b.outcome, outcomeValue(e.Outcome))
-	b.reason = append(b.reason, e.Reason)
-	b.authMethod = append(b.authMethod, e.AuthMethod)
-	b.mfa = append(b.mfa, e.MFA)
-	b.user = append(b.user, e.User)
-	b.userRole = append(b.userRole, string(e.UserRole))
-	b.targetUser = append(b.targetUser, e.TargetUser)
-	b.sessionID = append(b.sessionID, e.SessionID)
-	if b.d == Baseline {
-		b.srcIPFixed = append(b.srcIPFixed, addr16(e.SrcIP))
-		var v uint8
-		if e.SrcHostVerified {
-			v = 1
-		}
-		b.verifiedU8 = append(b.verifiedU8, v)
-	} else {
-		a := netip.IPv6Unspecified()
-		if e.SrcIP.IsValid() {
-			a = netip.AddrFrom16(e.SrcIP.As16())
-		}
-		b.srcIP = append(b.srcIP, a)
-		b.verified = append(b.verified, e.SrcHostVerified)
-	}
-	b.srcPort = append(b.srcPort, e.SrcPort)
-	b.srcHost = append(b.srcHost, e.SrcHost)
-	b.srcZone = append(b.srcZone, string(e.SrcZone))
-	b.geoCountry = append(b.geoCountry, e.GeoCountry)
-	b.geoCity = append(b.geoCity, e.GeoCity)
-	b.geoLat = append(b.geoLat, e.GeoLat)
-	b.geoLon = append(b.geoLon, e.GeoLon)
-	b.geoAcc = append(b.geoAcc, e.GeoAccuracyKm)
-	b.asn = append(b.asn, e.ASN)
-	b.asOrg = append(b.asOrg, e.ASOrg)
-	b.httpMethod = append(b.httpMethod, e.HTTPMethod)
-	b.httpHost = append(b.httpHost, e.HTTPHost)
-	b.httpPath = append(b.httpPath, e.HTTPPath)
-	b.httpQuery = append(b.httpQuery, e.HTTPQuery)
-	b.httpStatus = append(b.httpStatus, e.HTTPStatus)
-	b.httpBytes = append(b.httpBytes, e.HTTPBytes)
-	b.httpReferer = append(b.httpReferer, e.HTTPReferer)
-	b.userAgent = append(b.userAgent, e.UserAgent)
-	b.severity = append(b.severity, e.Severity)
-	b.message = append(b.message, e.Message)
-	if b.d == Baseline {
-		keys, values := splitAttrs(e.Attrs)
-		b.attrKeys = append(b.attrKeys, keys)
-		b.attrValues = append(b.attrValues, values)
-	} else {
-		m := e.Attrs
-		if m == nil {
-			m = map[string]string{}
-		}
-		b.attrs = append(b.attrs, m)
-	}
-	b.raw = append(b.raw, e.Raw)
-	b.eventID = append(b.eventID, string(e.EventID[:]))
+	return a.Unmap()
 }
 
 // splitAttrs returns the attributes as parallel key and value slices in key
@@ -226,28 +322,17 @@ func splitAttrs(m map[string]string) (keys, values []string) {
 	return keys, values
 }
 
-// columns returns the column slices in the order of eventColumns.
-func (b *eventBlock) columns() []any {
-	cols := []any{b.ts}
-	if b.d == Baseline {
-		cols = append(cols, b.tsMS)
+// joinAttrs is the inverse of splitAttrs: nil for no attributes.
+func joinAttrs(keys, values []string) map[string]string {
+	n := min(len(keys), len(values))
+	if n == 0 {
+		return nil
 	}
-	cols = append(cols, b.host, b.kind, b.source, b.parser, b.program, b.pid, b.action, b.outcome, b.reason,
-		b.authMethod, b.mfa, b.user, b.userRole, b.targetUser, b.sessionID)
-	if b.d == Baseline {
-		cols = append(cols, b.srcIPFixed, b.srcPort, b.srcHost, b.verifiedU8)
-	} else {
-		cols = append(cols, b.srcIP, b.srcPort, b.srcHost, b.verified)
+	m := make(map[string]string, n)
+	for i := range n {
+		m[keys[i]] = values[i]
 	}
-	cols = append(cols, b.srcZone, b.geoCountry, b.geoCity, b.geoLat, b.geoLon, b.geoAcc, b.asn, b.asOrg,
-		b.httpMethod, b.httpHost, b.httpPath, b.httpQuery, b.httpStatus, b.httpBytes, b.httpReferer, b.userAgent,
-		b.severity, b.message)
-	if b.d == Baseline {
-		cols = append(cols, b.attrKeys, b.attrValues)
-	} else {
-		cols = append(cols, b.attrs)
-	}
-	return append(cols, b.raw, b.eventID)
+	return m
 }
 
 // insertEvents sends evs as one INSERT. The outcome of a failed Send is
@@ -257,17 +342,18 @@ func insertEvents(ctx context.Context, conn driver.Conn, d Dialect, blk *eventBl
 		return nil
 	}
 	blk.reset(d)
-	for i := range evs {
-		blk.add(&evs[i])
+	cols := make([]string, len(blk.cols))
+	for i, c := range blk.cols {
+		c.appendRows(evs)
+		cols[i] = c.name()
 	}
-	cols := eventColumns(d)
 	batch, err := conn.PrepareBatch(ctx, insertSQL("events", cols))
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d events: %w", len(evs), err)
 	}
 	defer func() { _ = batch.Close() }()
-	for i, c := range blk.columns() {
-		if err := batch.Column(i).Append(c); err != nil {
+	for i, c := range blk.cols {
+		if err := batch.Column(i).Append(c.batch()); err != nil {
 			return fmt.Errorf("append column %s: %w", cols[i], err)
 		}
 	}
