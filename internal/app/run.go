@@ -281,7 +281,51 @@ func (d *Daemon) newEngine(g generation) (*rules.Engine, error) {
 	ec := d.engineConf
 	ec.Lists = g.det.Lists
 	ec.Zones = g.en.zones
-	return rules.NewEngine(g.det.Rules, ec)
+	e, err := rules.NewEngine(g.det.Rules, ec)
+	if err != nil {
+		return nil, err
+	}
+	d.warm(e, g.cfg.Rules.Warm)
+	return e, nil
+}
+
+// Warming reads at most warmMaxEvents stored events, for at most
+// warmTimeout: a start or a reload waits for it.
+const (
+	warmMaxEvents = 5_000_000
+	warmTimeout   = time.Minute
+)
+
+// warm teaches the engine's first_seen rules that start without state what
+// the last span of stored events holds, so that a fresh install (or a new
+// first_seen rule) neither relearns for its learn period nor alerts on
+// every user's usual country. Without ClickHouse, or when it cannot be
+// read, the rules learn from live events as usual.
+func (d *Daemon) warm(e *rules.Engine, span time.Duration) {
+	f, ok := e.Warming()
+	if !ok || d.writer == nil || span <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
+	defer cancel()
+	start := time.Now()
+	var read uint64
+	err := d.writer.ScanEvents(ctx, store.EventFilter{
+		Since: start.Add(-span), Kinds: f.Kinds, Actions: f.Actions, Outcomes: f.Outcomes,
+		Limit: warmMaxEvents,
+	}, func(ev *event.Event) error {
+		read++
+		e.Warm(ev)
+		return nil
+	})
+	matched, learned := e.WarmStats()
+	if err != nil {
+		d.logger.Warn("first_seen rules not fully warmed from ClickHouse; they learn from live events",
+			"err", err, "read", read, "learned", learned)
+		return
+	}
+	d.logger.Info("first_seen rules warmed from ClickHouse", "span", span, "read", read,
+		"matched", matched, "learned", learned, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // storeConfigOf maps the clickhouse and archive blocks onto store.Config,

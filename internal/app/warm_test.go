@@ -1,0 +1,154 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/alert"
+	"github.com/vigil-sec/vigil/ingest/parse"
+	"github.com/vigil-sec/vigil/internal/chtest"
+	"github.com/vigil-sec/vigil/internal/config"
+	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/rules/builtin"
+)
+
+// newAddressRule is a first_seen rule: an address a user has not logged
+// in from before, after two weeks of learning.
+const newAddressRule = `id: test-new-address
+title: Login from a new address
+severity: medium
+description: A user logged in from an address not seen for them before.
+tags: [test]
+kind: first_seen
+where: action == "login" && outcome == "success" && user != ""
+group_by: [user]
+field: [src_ip]
+learn: 14d
+cooldown: 1h
+summary: '{{.user}} logged in from {{.src_ip}} for the first time'
+`
+
+// TestDaemonWarmsFirstSeen stores three weeks of logins in ClickHouse,
+// then starts the daemon on the same database: its first_seen rule is
+// warmed from them, so a live login from a known address stays quiet and
+// one from a new address alerts at once. With rules.warm off, the rule is
+// still learning and neither alerts.
+func TestDaemonWarmsFirstSeen(t *testing.T) {
+	db := chtest.New(t)
+	dir := t.TempDir()
+	now := time.Now().UTC()
+	var hist strings.Builder
+	for day := 21; day >= 1; day-- {
+		ts := now.Add(-time.Duration(day) * 24 * time.Hour).Format(time.RFC3339)
+		fmt.Fprintf(&hist, "%s hd1 sshd[%d]: Accepted password for jdoe from 198.51.100.7 port 50%03d ssh2\n", ts, day, day)
+		fmt.Fprintf(&hist, "%s hd1 sshd[%d]: Failed password for jdoe from 203.0.113.9 port 51%03d ssh2\n", ts, day, day)
+	}
+	histFile := filepath.Join(dir, "history.log")
+	if err := os.WriteFile(histFile, []byte(hist.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc := store.DefaultConfig()
+	sc.DSN = db.DSN
+	if _, err := Replay(context.Background(), ReplayOptions{
+		Format: "sshd", Parse: parse.Options{Location: time.UTC}, Output: OutputNone,
+		Paths: []string{histFile}, Stdout: &bytes.Buffer{}, Store: sc,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := chtest.Count(t, db.Conn, "SELECT count() FROM events"); n != 42 {
+		t.Fatalf("the history stored %d events, want 42", n)
+	}
+
+	for _, warm := range []string{"30d", "0s"} {
+		t.Run("warm "+warm, func(t *testing.T) {
+			dir := t.TempDir()
+			logPath := filepath.Join(dir, "auth.log")
+			if err := os.WriteFile(logPath, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ruleFile := filepath.Join(dir, "new-address.yml")
+			if err := os.WriteFile(ruleFile, []byte(newAddressRule), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfgFile := filepath.Join(dir, "vigil.yml")
+			yml := fmt.Sprintf(`state_dir: %s
+sources:
+  - {name: auth, paths: [%s], format: sshd, tz: UTC}
+rules:
+  builtin: false
+  paths: [%s]
+  warm: %s
+clickhouse:
+  dsn: %s
+  batch_interval: 100ms
+enrich:
+  rdns: {enabled: false}
+alerts:
+  stdout: false
+  group_wait: 0s
+  group_interval: 1s
+metrics:
+  listen: ""
+`, filepath.Join(dir, "state"), logPath, ruleFile, warm, db.DSN)
+			if err := os.WriteFile(cfgFile, []byte(yml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(cfgFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			col := &collector{byID: make(map[string]event.Alert)}
+			d, err := NewDaemon(RunOptions{
+				Config: cfg, Builtin: builtin.FS,
+				Receivers:    []alert.Receiver{{Notifier: col}},
+				TickInterval: 100 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- d.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			}()
+			waitUntil(t, "the daemon to be ready", d.Ready)
+
+			accepted := func(src string) string {
+				return time.Now().UTC().Format(time.Stamp) + " hd1 sshd[9]: Accepted password for jdoe from " + src + " port 52000 ssh2"
+			}
+			// 203.0.113.9 only ever failed: new for a success.
+			appendLine(t, logPath, accepted("198.51.100.7"))
+			appendLine(t, logPath, accepted("203.0.113.9"))
+			waitUntil(t, "both live logins to be read", func() bool {
+				srcs, _, _ := d.ingestStats()
+				return srcs["auth"].Lines == 2
+			})
+
+			if warm == "0s" {
+				// Let the detector see both, then check that nothing fired.
+				time.Sleep(500 * time.Millisecond)
+				if got := col.sorted(); len(got) != 0 {
+					t.Errorf("without warming the learning rule raised %d alerts: %+v", len(got), got)
+				}
+				return
+			}
+			waitUntil(t, "the alert for the new address", func() bool {
+				return alertFor(col, "test-new-address", "203.0.113.9")
+			})
+			if alertFor(col, "test-new-address", "198.51.100.7") {
+				t.Error("the address known from history raised an alert")
+			}
+		})
+	}
+}
