@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -242,12 +244,49 @@ func MigrateDB(ctx context.Context, cfg Config, force Dialect, logger *slog.Logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	conn, _, err := open(cfg, logger)
+	conn, db, err := open(cfg, logger)
 	if err != nil {
 		return MigrateResult{}, err
 	}
 	defer conn.Close()
-	return Migrate(ctx, conn, force, cfg.retentionDays())
+	res, err := Migrate(ctx, conn, force, cfg.retentionDays())
+	if isUnknownDatabase(err) {
+		if err = createDatabase(ctx, cfg, db, logger); err != nil {
+			return res, err
+		}
+		res, err = Migrate(ctx, conn, force, cfg.retentionDays())
+	}
+	return res, err
+}
+
+// codeUnknownDatabase is ClickHouse's UNKNOWN_DATABASE error.
+const codeUnknownDatabase = 81
+
+func isUnknownDatabase(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == codeUnknownDatabase
+}
+
+// createDatabase creates the database db, which the connection of cfg
+// names but the server does not have, through a connection to the
+// server's default database.
+func createDatabase(ctx context.Context, cfg Config, db string, logger *slog.Logger) error {
+	cfg.Database = "default"
+	conn, _, err := open(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db)); err != nil {
+		return fmt.Errorf("create database %s: %w", db, err)
+	}
+	logger.Info("created the clickhouse database", "database", db)
+	return nil
+}
+
+// quoteIdent quotes a ClickHouse identifier with backquotes.
+func quoteIdent(s string) string {
+	return "`" + strings.NewReplacer("\\", "\\\\", "`", "\\`").Replace(s) + "`"
 }
 
 // ServerDialect connects to cfg.DSN and returns the dialect for its version.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,5 +176,47 @@ func TestWriterRoundTrip(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWriterCreatesDatabase points the writer at a database the server
+// does not have: it creates it, migrates it and stores the events, and
+// `vigil schema migrate` (MigrateDB) does the same.
+func TestWriterCreatesDatabase(t *testing.T) {
+	db := chtest.New(t)
+	for _, via := range []string{"writer", "migrate"} {
+		name := db.Name + "_" + via
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := db.Conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
+				t.Errorf("drop %s: %v", name, err)
+			}
+		})
+		dsn := strings.Replace(db.DSN, "/"+db.Name, "/"+name, 1)
+		if via == "migrate" {
+			res, err := MigrateDB(context.Background(), Config{DSN: dsn}, "", testLogger(t))
+			if err != nil {
+				t.Fatalf("MigrateDB on a missing database: %v", err)
+			}
+			if len(res.Applied) == 0 {
+				t.Error("MigrateDB applied no migration to the new database")
+			}
+		} else {
+			w, err := NewWriter(Config{DSN: dsn, SpoolDir: t.TempDir()}, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			runWriter(t, w)
+			writeAll(t, w, sshdEvents(0, 100, 1), 50)
+			flush(t, w)
+		}
+		want := uint64(100)
+		if via == "migrate" {
+			want = 0
+		}
+		if n := chtest.Count(t, db.Conn, "SELECT count() FROM "+name+".events"); n != want {
+			t.Errorf("%s: %s.events holds %d rows, want %d", via, name, n, want)
+		}
 	}
 }
