@@ -324,7 +324,7 @@ func (d *Daemon) warm(e *rules.Engine, span time.Duration) {
 			"err", err, "read", read, "learned", learned)
 		return
 	}
-	d.logger.Info("first_seen rules warmed from ClickHouse", "span", span, "read", read,
+	d.logger.Info("first_seen rules warmed from ClickHouse", "span", span.String(), "read", read,
 		"matched", matched, "learned", learned, "took", time.Since(start).Round(time.Millisecond))
 }
 

@@ -65,6 +65,15 @@ func (w *Writer) scanEvents(ctx context.Context, f EventFilter, chunkRows int, f
 	if f.Limit < 0 {
 		return fmt.Errorf("scan events: negative limit %d", f.Limit)
 	}
+	// Asked first, so that a fresh database is not an error the driver
+	// logs.
+	var tables uint64
+	if err := w.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events', 'schema_migrations')").Scan(&tables); err != nil {
+		return fmt.Errorf("scan events: %w", err)
+	}
+	if tables < 2 {
+		return nil
+	}
 	d, err := dialectOf(ctx, w.conn)
 	if err != nil {
 		return fmt.Errorf("scan events: %w", err)
