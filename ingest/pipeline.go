@@ -108,13 +108,65 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 // consume parses the batches of one input and writes them to the sinks.
+// Parsing and enrichment run on this goroutine and the sinks on another,
+// so that on a busy input (a replay, a backlog) the rules engine works on
+// one batch while the next is parsed. Batches still reach the sinks, and
+// are committed, in order.
 func (p *Pipeline) consume(ctx context.Context, in Input, lines <-chan []Line) error {
 	name := in.Parser.Name()
-	commit, _ := in.Source.(Committer)
-	var evs []event.Event
+	type parsed struct {
+		batch []Line
+		evs   []event.Event
+		c     ParserStats
+	}
+	const depth = 2 // batches parsed ahead of the sinks
+	out := make(chan parsed, depth)
+	free := make(chan []event.Event, depth+2)
+	for range depth + 2 {
+		free <- nil
+	}
+	failed := make(chan struct{}) // closed when a sink fails
+	var sinkErr error
+	go func() {
+		commit, _ := in.Source.(Committer)
+		for b := range out {
+			if sinkErr == nil {
+				for _, s := range p.cfg.Sinks {
+					if err := s.Write(ctx, b.evs); err != nil {
+						sinkErr = fmt.Errorf("write %d events from %s: %w", len(b.evs), in.Source.Name(), err)
+						close(failed)
+						break
+					}
+				}
+			}
+			if sinkErr == nil {
+				p.stats.add(name, b.c)
+				if commit != nil {
+					commit.Commit(b.batch)
+				}
+			}
+			// The events are the sinks' no longer; drop their strings
+			// before the slice is reused.
+			clear(b.evs)
+			free <- b.evs[:0]
+		}
+		close(free)
+	}()
+	finish := func() error {
+		close(out)
+		for range free {
+		}
+		return sinkErr
+	}
+
 	for batch := range lines {
+		var evs []event.Event
+		select {
+		case evs = <-free:
+		case <-failed:
+			return finish()
+		}
 		var c ParserStats
-		evs = evs[:0]
 		for _, ln := range batch {
 			n := len(evs)
 			var err error
@@ -138,17 +190,9 @@ func (p *Pipeline) consume(ctx context.Context, in Input, lines <-chan []Line) e
 				}
 			}
 		}
-		for _, s := range p.cfg.Sinks {
-			if err := s.Write(ctx, evs); err != nil {
-				return fmt.Errorf("write %d events from %s: %w", len(evs), in.Source.Name(), err)
-			}
-		}
-		p.stats.add(name, c)
-		if commit != nil {
-			commit.Commit(batch)
-		}
+		out <- parsed{batch: batch, evs: evs, c: c}
 	}
-	return nil
+	return finish()
 }
 
 // ParserStats counts what one parser saw.

@@ -152,3 +152,96 @@ func TestPipelineSinkErrorStopsWithoutCommit(t *testing.T) {
 		t.Errorf("commits = %v after a failed write, want none", src.commits)
 	}
 }
+
+// countingSink fails on its failAt-th write (1-based; 0 never) and records
+// the raw lines it was given, copied.
+type countingSink struct {
+	writes, failAt int
+	raws           []string
+	delay          time.Duration
+}
+
+func (c *countingSink) Write(_ context.Context, evs []event.Event) error {
+	c.writes++
+	if c.writes == c.failAt {
+		return errors.New("clickhouse gone")
+	}
+	time.Sleep(c.delay)
+	for i := range evs {
+		c.raws = append(c.raws, evs[i].Raw)
+	}
+	return nil
+}
+
+// numbered returns n batches of one numbered sshd line each.
+func numbered(n int) [][]ingest.Line {
+	var texts []string
+	for i := range n {
+		texts = append(texts, fmt.Sprintf("Mar  3 09:18:01 hd1 sshd[%d]: Failed password for root from 198.51.100.7 port %d ssh2", i, i))
+	}
+	all := lines(texts...)
+	var out [][]ingest.Line
+	for i := range all {
+		out = append(out, all[i:i+1])
+	}
+	return out
+}
+
+// TestPipelineSlowSinkKeepsOrder: the sinks run behind the parser, on a
+// goroutine of their own; a slow sink still gets every batch, in order,
+// with events intact though the parser went on, and each batch is
+// committed after it was written.
+func TestPipelineSlowSinkKeepsOrder(t *testing.T) {
+	batches := numbered(50)
+	src := &sliceSource{batches: batches}
+	sink := &countingSink{delay: time.Millisecond}
+	p := ingest.NewPipeline(ingest.PipelineConfig{
+		Inputs:   []ingest.Input{{Source: src, Parser: parse.NewSSHD(parse.Options{Location: time.UTC})}},
+		Sinks:    []ingest.Sink{sink},
+		Unparsed: parse.Unparsed,
+	})
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.raws) != len(batches) {
+		t.Fatalf("the sink got %d events, want %d", len(sink.raws), len(batches))
+	}
+	for i, b := range batches {
+		if sink.raws[i] != b[0].Text {
+			t.Fatalf("event %d is %q, want %q", i, sink.raws[i], b[0].Text)
+		}
+		if src.commits[i] != b[0].End {
+			t.Fatalf("commit %d at %d, want %d", i, src.commits[i], b[0].End)
+		}
+	}
+}
+
+// TestPipelineSinkFailsMidway: the batches before the failing write are
+// committed, in order; the failing one and every later one are not.
+func TestPipelineSinkFailsMidway(t *testing.T) {
+	batches := numbered(40)
+	src := &sliceSource{batches: batches}
+	sink := &countingSink{failAt: 7}
+	p := ingest.NewPipeline(ingest.PipelineConfig{
+		Inputs:   []ingest.Input{{Source: src, Parser: parse.NewSSHD(parse.Options{Location: time.UTC})}},
+		Sinks:    []ingest.Sink{sink},
+		Unparsed: parse.Unparsed,
+	})
+	err := p.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "clickhouse gone") {
+		t.Fatalf("Run = %v, want the sink's error", err)
+	}
+	if sink.writes != 7 {
+		t.Errorf("the sink was written %d times; after the failure it must not be", sink.writes)
+	}
+	var want []int64
+	for _, b := range batches[:6] {
+		want = append(want, b[0].End)
+	}
+	if !slices.Equal(src.commits, want) {
+		t.Errorf("commits = %v, want the first 6 batches %v", src.commits, want)
+	}
+	if _, total := p.Stats().Parsers(); total.Lines != 6 {
+		t.Errorf("stats count %d lines, want the 6 written", total.Lines)
+	}
+}
