@@ -316,13 +316,6 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 			return Summary{}, fmt.Errorf("write events: %w", err)
 		}
 	}
-	var dst alert.Stats
-	if finishDelivery != nil {
-		var err error
-		if dst, err = finishDelivery(); err != nil {
-			return Summary{}, fmt.Errorf("deliver alerts: %w", err)
-		}
-	}
 	var stored uint64
 	if writer != nil {
 		if err := writer.Flush(ctx); err != nil {
@@ -331,7 +324,17 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 		drained = true
 		stored = writer.Stats().Inserted
 	}
-	sum := Summary{Stored: stored, Notifications: dst.Notifications, Delivered: dst.Alerts, Parsers: make(map[string]ingest.ParserStats), Duration: time.Since(start)}
+	// The lines/s are those of reading, detecting and storing; waiting
+	// for receivers is not counted.
+	elapsed := time.Since(start)
+	var dst alert.Stats
+	if finishDelivery != nil {
+		var err error
+		if dst, err = finishDelivery(); err != nil {
+			return Summary{}, fmt.Errorf("deliver alerts: %w", err)
+		}
+	}
+	sum := Summary{Stored: stored, Notifications: dst.Notifications, Delivered: dst.Alerts, Parsers: make(map[string]ingest.ParserStats), Duration: elapsed}
 	for _, st := range stats {
 		per, _ := st.Parsers()
 		for name, c := range per {
