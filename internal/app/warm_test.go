@@ -10,13 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-sec/vigil/alert"
 	"github.com/vigil-sec/vigil/ingest/parse"
 	"github.com/vigil-sec/vigil/internal/chtest"
 	"github.com/vigil-sec/vigil/internal/config"
-	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/store"
-	"github.com/vigil-sec/vigil/rules/builtin"
 )
 
 // newAddressRule is a first_seen rule: an address a user has not logged
@@ -104,25 +101,7 @@ metrics:
 			if err != nil {
 				t.Fatal(err)
 			}
-			col := &collector{byID: make(map[string]event.Alert)}
-			d, err := NewDaemon(RunOptions{
-				Config: cfg, Builtin: builtin.FS,
-				Receivers:    []alert.Receiver{{Notifier: col}},
-				TickInterval: 100 * time.Millisecond,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- d.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			}()
-			waitUntil(t, "the daemon to be ready", d.Ready)
+			d, col := startDaemon(t, cfg)
 
 			accepted := func(src string) string {
 				return time.Now().UTC().Format(time.Stamp) + " hd1 sshd[9]: Accepted password for jdoe from " + src + " port 52000 ssh2"

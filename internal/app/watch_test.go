@@ -14,6 +14,33 @@ import (
 	"github.com/vigil-sec/vigil/rules/builtin"
 )
 
+// startDaemon runs a daemon on cfg whose alerts go to the returned
+// collector, waits until it is ready, and stops it when the test ends,
+// failing the test if Run then returns an error.
+func startDaemon(t *testing.T, cfg *config.Config) (*Daemon, *collector) {
+	t.Helper()
+	col := &collector{byID: make(map[string]event.Alert)}
+	d, err := NewDaemon(RunOptions{
+		Config: cfg, Builtin: builtin.FS,
+		Receivers:    []alert.Receiver{{Notifier: col}},
+		TickInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run returned %v after cancel", err)
+		}
+	})
+	waitUntil(t, "the daemon to be ready", d.Ready)
+	return d, col
+}
+
 // replaceFile writes data to path the way editors and config managers
 // do: into a temporary file beside it, then renamed over it.
 func replaceFile(t *testing.T, path, data string) {
@@ -77,25 +104,7 @@ metrics:
 		t.Fatal("rules.watch is off by default")
 	}
 
-	col := &collector{byID: make(map[string]event.Alert)}
-	d, err := NewDaemon(RunOptions{
-		Config: cfg, Builtin: builtin.FS,
-		Receivers:    []alert.Receiver{{Notifier: col}},
-		TickInterval: 100 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run returned %v after cancel", err)
-		}
-	}()
-	waitUntil(t, "the daemon to be ready", d.Ready)
+	d, col := startDaemon(t, cfg)
 	fires := func(rule, user, src string) {
 		t.Helper()
 		appendLine(t, logPath, failedLogin(user, src))
