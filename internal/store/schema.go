@@ -249,6 +249,12 @@ func MigrateDB(ctx context.Context, cfg Config, force Dialect, logger *slog.Logg
 		return MigrateResult{}, err
 	}
 	defer conn.Close()
+	return migrateCreating(ctx, conn, cfg, db, force, logger)
+}
+
+// migrateCreating runs Migrate on conn, first creating the database db
+// (the one conn is for) when the server does not have it.
+func migrateCreating(ctx context.Context, conn driver.Conn, cfg Config, db string, force Dialect, logger *slog.Logger) (MigrateResult, error) {
 	res, err := Migrate(ctx, conn, force, cfg.retentionDays())
 	if isUnknownDatabase(err) {
 		if err = createDatabase(ctx, cfg, db, logger); err != nil {

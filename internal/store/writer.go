@@ -344,13 +344,7 @@ func (w *Writer) ready(ctx context.Context) error {
 	}
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	res, err := Migrate(mctx, w.conn, "", w.cfg.retentionDays())
-	if isUnknownDatabase(err) {
-		if err = createDatabase(mctx, w.cfg, w.database, w.logger); err != nil {
-			return err
-		}
-		res, err = Migrate(mctx, w.conn, "", w.cfg.retentionDays())
-	}
+	res, err := migrateCreating(mctx, w.conn, w.cfg, w.database, "", w.logger)
 	if err != nil {
 		return err
 	}
