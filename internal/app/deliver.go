@@ -24,12 +24,13 @@ const DefaultReplayDrain = 2 * time.Minute
 // delivery hands a replay's alerts to a dispatcher built from a config's
 // alerts block, the way the daemon does.
 type delivery struct {
-	disp    *alert.Dispatcher
-	rec     *store.AlertWriter
-	dir     string // the temporary outbox
-	drain   time.Duration
-	runDone chan struct{}
-	logger  *slog.Logger
+	disp     *alert.Dispatcher
+	rec      *store.AlertWriter
+	dir      string // the temporary outbox
+	drain    time.Duration
+	runDone  chan struct{}
+	finished bool // finish ran: cleanup has nothing left to do
+	logger   *slog.Logger
 }
 
 // startDelivery builds the receivers of cfg (without alerts.stdout: the
@@ -105,6 +106,7 @@ func (d *delivery) send(_ context.Context, alerts []event.Alert) error {
 // could not deliver stay in the outbox directory, which is kept and named
 // in the error.
 func (d *delivery) finish() (alert.Stats, error) {
+	d.finished = true
 	err := d.disp.Close()
 	<-d.runDone
 	st := d.disp.Stats()
@@ -121,7 +123,12 @@ func (d *delivery) finish() (alert.Stats, error) {
 	return st, err
 }
 
+// cleanup releases what finish would when a replay ends early: the
+// dispatcher, the recorder and the outbox. After finish it does nothing.
 func (d *delivery) cleanup() {
+	if d.finished {
+		return
+	}
 	if d.disp != nil {
 		d.disp.Close()
 		<-d.runDone

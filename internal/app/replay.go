@@ -138,10 +138,7 @@ func (s Summary) LinesPerSecond() float64 {
 // Files are replayed one after the other, in the order given, so that the
 // same input always gives the same output.
 func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
-	var (
-		sinks          []ingest.Sink
-		finishDelivery func() (alert.Stats, error)
-	)
+	var sinks []ingest.Sink
 	counter := &actionCounter{counts: make(map[actionKey]uint64)}
 	sinks = append(sinks, counter)
 	var out *bufio.Writer
@@ -168,22 +165,13 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 		if dlv, err = startDelivery(ctx, opts.Deliver, opts.Store, opts.DrainTimeout, opts.Logger); err != nil {
 			return Summary{}, err
 		}
-		finished := false
-		defer func() {
-			if !finished {
-				dlv.cleanup()
-			}
-		}()
+		defer dlv.cleanup()
 		local := emit
 		emit = func(ctx context.Context, alerts []event.Alert) error {
 			if err := local(ctx, alerts); err != nil {
 				return err
 			}
 			return dlv.send(ctx, alerts)
-		}
-		finishDelivery = func() (alert.Stats, error) {
-			finished = true
-			return dlv.finish()
 		}
 	}
 	var det *detector
@@ -328,9 +316,9 @@ func Replay(ctx context.Context, opts ReplayOptions) (Summary, error) {
 	// for receivers is not counted.
 	elapsed := time.Since(start)
 	var dst alert.Stats
-	if finishDelivery != nil {
+	if dlv != nil {
 		var err error
-		if dst, err = finishDelivery(); err != nil {
+		if dst, err = dlv.finish(); err != nil {
 			return Summary{}, fmt.Errorf("deliver alerts: %w", err)
 		}
 	}
