@@ -114,25 +114,14 @@ summary: 'failed login for {{.user}} from {{.src_ip}}'
 `, id, user, user, user)
 }
 
-// TestDaemonReload runs the daemon on a config file with one custom rule
-// and reloads it twice: with a broken rule file (the reload fails, the
-// daemon keeps running the old rule) and with a second valid rule (it
-// fires after the reload). The restarted source resumes at its offset, so
-// no line is read twice, and cancelling the context stops the daemon
-// cleanly.
-func TestDaemonReload(t *testing.T) {
-	dir := t.TempDir()
+// daemonConfig writes and loads the config of a daemon that tails one
+// empty sshd log, auth.log in dir, runs only the rules at rulePaths and
+// sends alerts at once. rulesExtra are further keys of the rules block
+// (indented two spaces), extra further top-level blocks.
+func daemonConfig(t *testing.T, dir string, rulePaths []string, rulesExtra, extra string) *config.Config {
+	t.Helper()
 	logPath := filepath.Join(dir, "auth.log")
 	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rulesDir := filepath.Join(dir, "rules")
-	if err := os.Mkdir(rulesDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rootRule := filepath.Join(rulesDir, "root.yml")
-	extraRule := filepath.Join(rulesDir, "extra.yml")
-	if err := os.WriteFile(rootRule, []byte(matchRule("test-root-fail", "root")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "vigil.yml")
@@ -142,8 +131,7 @@ sources:
 rules:
   builtin: false
   paths: [%s]
-  watch: false
-enrich:
+%senrich:
   rdns: {enabled: false}
 alerts:
   stdout: false
@@ -151,7 +139,7 @@ alerts:
   group_interval: 1s
 metrics:
   listen: ""
-`, filepath.Join(dir, "state"), logPath, rulesDir)
+%s`, filepath.Join(dir, "state"), logPath, strings.Join(rulePaths, ", "), rulesExtra, extra)
 	if err := os.WriteFile(cfgFile, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +147,28 @@ metrics:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// TestDaemonReload runs the daemon on a config file with one custom rule
+// and reloads it twice: with a broken rule file (the reload fails, the
+// daemon keeps running the old rule) and with a second valid rule (it
+// fires after the reload). The restarted source resumes at its offset, so
+// no line is read twice, and cancelling the context stops the daemon
+// cleanly.
+func TestDaemonReload(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	rulesDir := filepath.Join(dir, "rules")
+	if err := os.Mkdir(rulesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rootRule := filepath.Join(rulesDir, "root.yml")
+	extraRule := filepath.Join(rulesDir, "extra.yml")
+	if err := os.WriteFile(rootRule, []byte(matchRule("test-root-fail", "root")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := daemonConfig(t, dir, []string{rulesDir}, "  watch: false\n", "")
 	if cfg.File == "" {
 		t.Fatal("config.Load left Config.File empty: the daemon would not reload it")
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/vigil-sec/vigil/ingest/parse"
 	"github.com/vigil-sec/vigil/internal/chtest"
-	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -67,40 +66,12 @@ func TestDaemonWarmsFirstSeen(t *testing.T) {
 		t.Run("warm "+warm, func(t *testing.T) {
 			dir := t.TempDir()
 			logPath := filepath.Join(dir, "auth.log")
-			if err := os.WriteFile(logPath, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
 			ruleFile := filepath.Join(dir, "new-address.yml")
 			if err := os.WriteFile(ruleFile, []byte(newAddressRule), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cfgFile := filepath.Join(dir, "vigil.yml")
-			yml := fmt.Sprintf(`state_dir: %s
-sources:
-  - {name: auth, paths: [%s], format: sshd, tz: UTC}
-rules:
-  builtin: false
-  paths: [%s]
-  warm: %s
-clickhouse:
-  dsn: %s
-  batch_interval: 100ms
-enrich:
-  rdns: {enabled: false}
-alerts:
-  stdout: false
-  group_wait: 0s
-  group_interval: 1s
-metrics:
-  listen: ""
-`, filepath.Join(dir, "state"), logPath, ruleFile, warm, db.DSN)
-			if err := os.WriteFile(cfgFile, []byte(yml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := config.Load(cfgFile)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := daemonConfig(t, dir, []string{ruleFile}, "  warm: "+warm+"\n",
+				"clickhouse:\n  dsn: "+db.DSN+"\n  batch_interval: 100ms\n")
 			d, col := startDaemon(t, cfg)
 
 			accepted := func(src string) string {

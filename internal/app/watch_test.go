@@ -62,9 +62,6 @@ func replaceFile(t *testing.T, path, data string) {
 func TestDaemonWatchesRules(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "auth.log")
-	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	rulesDir := filepath.Join(dir, "rules.d")
 	if err := os.Mkdir(rulesDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -77,29 +74,7 @@ func TestDaemonWatchesRules(t *testing.T) {
 	if err := os.WriteFile(single, []byte(matchRule("test-oracle-fail", "oracle")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfgFile := filepath.Join(dir, "vigil.yml")
-	yml := fmt.Sprintf(`state_dir: %s
-sources:
-  - {name: auth, paths: [%s], format: sshd, tz: UTC}
-rules:
-  builtin: false
-  paths: [%s, %s]
-enrich:
-  rdns: {enabled: false}
-alerts:
-  stdout: false
-  group_wait: 0s
-  group_interval: 1s
-metrics:
-  listen: ""
-`, filepath.Join(dir, "state"), logPath, rulesDir, single)
-	if err := os.WriteFile(cfgFile, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := daemonConfig(t, dir, []string{rulesDir, single}, "", "")
 	if !cfg.Rules.Watch {
 		t.Fatal("rules.watch is off by default")
 	}
